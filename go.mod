@@ -1,0 +1,3 @@
+module github.com/kiln-dev/kiln
+
+go 1.26
