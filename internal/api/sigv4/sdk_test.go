@@ -195,7 +195,10 @@ func TestSDKSignHTTP(t *testing.T) {
 			headers:  map[string]string{"Content-Encoding": "gzip"},
 			sendBody: append(append([]byte{}, gz[:len(gz)-1]...), gz[len(gz)-1]^1), want: "mismatch"},
 		{name: "tampered path", method: "GET", path: ibPath, service: "imagebuilder",
-			after: func(r *http.Request) { r.URL.RawPath = strings.Replace(ibPath, "1.0.0", "2.0.0", 1); r.URL.Path, _ = url.PathUnescape(r.URL.RawPath) }, want: "mismatch"},
+			after: func(r *http.Request) {
+				r.URL.RawPath = strings.Replace(ibPath, "1.0.0", "2.0.0", 1)
+				r.URL.Path, _ = url.PathUnescape(r.URL.RawPath)
+			}, want: "mismatch"},
 		{name: "tampered query", method: "GET", path: "/?Action=DescribeImages&Owner.1=self", service: "ec2",
 			after: func(r *http.Request) { r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "self", "amazon", 1) }, want: "mismatch"},
 		{name: "added query param", method: "GET", path: "/?Action=DescribeImages", service: "ec2",
@@ -263,7 +266,9 @@ func sdkRequest(t *testing.T, base string, tc sdkCase) *http.Request {
 	}
 	creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret, SessionToken: tc.token}
 	err = v4.NewSigner().SignHTTP(context.Background(), creds, req, payload, tc.service, region, testTime,
-		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = tc.service == "s3" && !strings.Contains(tc.name, "double-encoded") })
+		func(o *v4.SignerOptions) {
+			o.DisableURIPathEscaping = tc.service == "s3" && !strings.Contains(tc.name, "double-encoded")
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +318,14 @@ func TestSDKPresignHTTP(t *testing.T) {
 		{name: "tampered path", method: "GET", path: "/bucket/k", service: "s3", expires: 300, payload: UnsignedPayload,
 			after: func(u string) string { return strings.Replace(u, "/bucket/k", "/bucket/j", 1) }, want: "mismatch"},
 		{name: "tampered signature", method: "GET", path: "/bucket/k", service: "s3", expires: 300, payload: UnsignedPayload,
-			after: func(u string) string { i := strings.Index(u, "X-Amz-Signature=") + 16; return u[:i] + "0" + u[i+1:] }, want: "mismatch"},
+			after: func(u string) string {
+				i := strings.Index(u, "X-Amz-Signature=") + 16
+				flip := "0"
+				if u[i] == '0' {
+					flip = "1"
+				}
+				return u[:i] + flip + u[i+1:]
+			}, want: "mismatch"},
 		{name: "sts body hash presign verified as empty", method: "GET", path: "/?Action=GetCallerIdentity&Version=2011-06-15", service: "sts", expires: 60,
 			payload: hashHex([]byte("x")), want: "mismatch"},
 	}
