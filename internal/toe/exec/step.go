@@ -173,7 +173,7 @@ func (r *Runner) invoke(ctx context.Context, e stepEnv, sc *scope, attempt int) 
 	if err != nil {
 		return ins, nil, nil, err
 	}
-	call := &Call{Doc: e.doc, Phase: e.phase, Step: st, Inputs: ins, Console: r.console(), Logf: r.logf, WorkDir: wd}
+	call := &Call{Doc: e.doc, Phase: e.phase, Step: st, Inputs: ins, Console: r.console(), Logf: r.logf, WorkDir: wd, Resumed: e.resumed}
 	if st.Assert != nil {
 		call.Assert = func() (bool, error) { return st.Assert.Eval(r.env(), sc) }
 	}

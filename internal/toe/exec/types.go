@@ -65,6 +65,9 @@ type Call struct {
 	Nested func(ctx context.Context, req NestedRequest) (*NestedResult, error)
 	// Detail, when set by an action, becomes the step's detailedOutput.
 	Detail []*DocResult
+	// Resumed is true when the step is re-run after the reboot it
+	// requested (the Reboot module then completes immediately).
+	Resumed bool
 }
 
 // NestedRequest asks the runner to execute a document from a step.
