@@ -42,7 +42,10 @@ type Credential struct {
 	Signature     string    // lower-case hex
 	Presigned     bool
 	Expires       time.Duration // presigned only
-	SecurityToken string        // X-Amz-Security-Token if present
+	// SecurityToken is X-Amz-Security-Token (query or header) if present.
+	// Both clients sign it, but Verify does not insist on that: callers
+	// must check that the token belongs to AccessKeyID.
+	SecurityToken string
 }
 
 // Scope is the credential scope "date/region/service/aws4_request".
