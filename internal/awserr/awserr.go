@@ -18,18 +18,18 @@ type Kind uint8
 
 // The kinds of error.
 const (
-	Internal        Kind = iota // a bug or an unexpected failure (5xx)
-	InvalidArgument             // malformed or out-of-range input
-	NotFound                    // the named resource does not exist (or is not visible)
-	AlreadyExists               // a resource with that identity exists
-	Conflict                    // the resource's state forbids the operation
-	Unauthenticated             // signature, key or date problems
-	Forbidden                   // authenticated but not allowed
-	Throttled                   // rate limits
-	LimitExceeded               // quotas
-	Unavailable                 // try again later
-	DryRunOK                    // EC2 DryRun: the request would have succeeded
-	UnknownOperation            // no such operation, or not implemented by kiln
+	Internal         Kind = iota // a bug or an unexpected failure (5xx)
+	InvalidArgument              // malformed or out-of-range input
+	NotFound                     // the named resource does not exist (or is not visible)
+	AlreadyExists                // a resource with that identity exists
+	Conflict                     // the resource's state forbids the operation
+	Unauthenticated              // signature, key or date problems
+	Forbidden                    // authenticated but not allowed
+	Throttled                    // rate limits
+	LimitExceeded                // quotas
+	Unavailable                  // try again later
+	DryRunOK                     // EC2 DryRun: the request would have succeeded
+	UnknownOperation             // no such operation, or not implemented by kiln
 )
 
 // Error is an AWS error: the code and message the client sees.

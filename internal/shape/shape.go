@@ -52,16 +52,16 @@ type Shape struct {
 	// Map key and value.
 	Key, Value *Member
 
-	Enum           []string
-	Min, Max       float64
-	HasMin, HasMax bool
-	Pattern        string
-	Flattened      bool
-	LocationName   string
+	Enum            []string
+	Min, Max        float64
+	HasMin, HasMax  bool
+	Pattern         string
+	Flattened       bool
+	LocationName    string
 	TimestampFormat string
-	Sensitive      bool
-	Union          bool
-	Payload        string // rest protocols: member sent as the whole body
+	Sensitive       bool
+	Union           bool
+	Payload         string // rest protocols: member sent as the whole body
 
 	// Exception shapes.
 	Exception bool

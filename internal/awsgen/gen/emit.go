@@ -234,7 +234,6 @@ func (g *generator) emitTypes(b *bytes.Buffer) {
 	b.Write(body.Bytes())
 }
 
-
 var kinds = map[string]string{
 	"structure": "Structure", "list": "List", "map": "Map", "string": "String",
 	"integer": "Integer", "long": "Long", "float": "Float", "double": "Double",

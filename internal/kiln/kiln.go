@@ -1,0 +1,133 @@
+// Package kiln wires kiln's concrete backends together: the SQLite store,
+// the root key, accounts, the API front door with every codec and service.
+// It is the only package besides cmd/kiln that imports concrete backends.
+package kiln
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/account"
+	"github.com/kiln-dev/kiln/internal/api"
+	"github.com/kiln-dev/kiln/internal/clock"
+	"github.com/kiln-dev/kiln/internal/secretbox"
+	"github.com/kiln-dev/kiln/internal/store"
+	"github.com/kiln-dev/kiln/internal/store/sqlite"
+)
+
+// Options configures a kiln instance.
+type Options struct {
+	DataDir string
+	Clock   clock.Clock
+	Log     *slog.Logger
+}
+
+// Kiln is an open data directory with its services.
+type Kiln struct {
+	opts     Options
+	Store    store.Store
+	Accounts *account.Manager
+	API      *api.Server
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "kiln")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "kiln")
+	}
+	return filepath.Join(os.TempDir(), "kiln")
+}
+
+// Paths inside the data directory.
+func dbPath(dir string) string      { return filepath.Join(dir, "kiln.db") }
+func rootKeyPath(dir string) string { return filepath.Join(dir, "root.key") }
+
+// CredentialsPath is the AWS shared-credentials file kiln maintains.
+func CredentialsPath(dir string) string { return filepath.Join(dir, "credentials") }
+
+// Open opens (creating when needed) the data directory.
+func Open(opts Options) (*Kiln, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	box, err := secretbox.LoadOrCreate(rootKeyPath(opts.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("root key: %w", err)
+	}
+	st, err := sqlite.Open(dbPath(opts.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	k := &Kiln{opts: opts, Store: st, Accounts: account.New(st, box, opts.Clock)}
+	k.API = newAPI(k)
+	return k, nil
+}
+
+// Close releases the store.
+func (k *Kiln) Close() error { return k.Store.Close() }
+
+// AdminProfile is the credentials profile of the account created on first start.
+const AdminProfile = "kiln"
+
+// EnsureAdmin creates the admin account and its credentials profile on
+// first start; created reports whether it did.
+func (k *Kiln) EnsureAdmin(ctx context.Context) (created bool, err error) {
+	accts, err := k.Accounts.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(accts) > 0 {
+		return false, nil
+	}
+	_, key, err := k.Accounts.Create(ctx, AdminProfile, account.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return true, account.AppendProfile(CredentialsPath(k.opts.DataDir), AdminProfile, key)
+}
+
+// Handler is kiln's HTTP handler: the health endpoint and every AWS API.
+func (k *Kiln) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_kiln/health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.Handle("/", k.API)
+	return mux
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully.
+func (k *Kiln) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: k.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}

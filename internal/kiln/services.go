@@ -1,0 +1,56 @@
+package kiln
+
+import (
+	"github.com/kiln-dev/kiln/internal/api"
+	"github.com/kiln-dev/kiln/internal/api/query"
+	"github.com/kiln-dev/kiln/internal/api/wire"
+	"github.com/kiln-dev/kiln/internal/awsgen/autoscalingapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/cloudformationapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/cloudwatchapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
+	"github.com/kiln-dev/kiln/internal/awsgen/ecrapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/elbv2api"
+	"github.com/kiln-dev/kiln/internal/awsgen/eventsapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/iamapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/imagebuilderapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/kmsapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/logsapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/schedulerapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/snsapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/ssmapi"
+	"github.com/kiln-dev/kiln/internal/awsgen/stsapi"
+	"github.com/kiln-dev/kiln/internal/service/cloudwatch"
+	"github.com/kiln-dev/kiln/internal/service/ec2"
+	"github.com/kiln-dev/kiln/internal/service/scheduler"
+	"github.com/kiln-dev/kiln/internal/service/sts"
+)
+
+// codecs lists every wire protocol kiln speaks.
+func codecs() []wire.Codec {
+	return append([]wire.Codec{query.EC2, query.Query}, extraCodecs...)
+}
+
+// extraCodecs are the JSON-family codecs (see codecs_json.go).
+var extraCodecs []wire.Codec
+
+func newAPI(k *Kiln) *api.Server {
+	s := api.New(api.Config{Keys: k.Accounts, Codecs: codecs(), Clock: k.opts.Clock, Log: k.opts.Log})
+	s.Register(stsapi.Service, stsapi.Handlers(sts.Service{}))
+	s.Register(ec2api.Service, ec2api.Handlers(ec2.New(k.Store, k.opts.Clock)))
+	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))
+	s.Register(schedulerapi.Service, schedulerapi.Handlers(scheduler.New(k.Store, k.opts.Clock)))
+	// Services whose operations all answer "not implemented" for now, in
+	// their own protocols.
+	s.Register(imagebuilderapi.Service, nil)
+	s.Register(kmsapi.Service, nil)
+	s.Register(ssmapi.Service, nil)
+	s.Register(logsapi.Service, nil)
+	s.Register(autoscalingapi.Service, nil)
+	s.Register(cloudformationapi.Service, nil)
+	s.Register(elbv2api.Service, nil)
+	s.Register(ecrapi.Service, nil)
+	s.Register(iamapi.Service, nil)
+	s.Register(eventsapi.Service, nil)
+	s.Register(snsapi.Service, nil)
+	return s
+}
