@@ -50,8 +50,8 @@ var tagColumns = []string{"account", "region", "resource_id", "key", "resource_t
 func buildSQL(d Dialect) [numStmts]string {
 	var s [numStmts]string
 	s[stGet] = "SELECT name, body FROM records WHERE account = ? AND region = ? AND kind = ? AND id = ?"
-	s[stGetByName] = "SELECT id, body FROM records WHERE account = ? AND region = ? AND kind = ? AND name = ?"
-	s[stNameOwner] = "SELECT id FROM records WHERE account = ? AND region = ? AND kind = ? AND name = ? AND id <> ?"
+	s[stGetByName] = "SELECT id, body FROM records WHERE account = ? AND region = ? AND kind = ? AND name = ? AND name <> ''"
+	s[stNameOwner] = "SELECT id FROM records WHERE account = ? AND region = ? AND kind = ? AND name = ? AND name <> '' AND id <> ?"
 	s[stInsert] = d.InsertIfAbsent("records", recordColumns)
 	s[stUpsert] = d.Upsert("records", recordColumns, recordColumns[:4])
 	s[stDelete] = "DELETE FROM records WHERE account = ? AND region = ? AND kind = ? AND id = ?"
@@ -84,7 +84,7 @@ func listSQL(d Dialect, shape int) string {
 		b.WriteString(" AND " + d.InList("id"))
 	}
 	if shape&listNames != 0 {
-		b.WriteString(" AND " + d.InList("name"))
+		b.WriteString(" AND name <> '' AND " + d.InList("name"))
 	}
 	if shape&listAfter != 0 {
 		b.WriteString(" AND id > ?")

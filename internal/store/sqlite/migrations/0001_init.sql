@@ -11,11 +11,12 @@ CREATE TABLE records (
     PRIMARY KEY (account, region, kind, id)
 );
 
--- Names are unique per (account, region, kind) when set.
+-- Names are unique per (account, region, kind) when set. Queries by name
+-- repeat the "name <> ''" term so the planner can use this partial index.
 CREATE UNIQUE INDEX records_name ON records (account, region, kind, name) WHERE name <> '';
 
--- Cross-account lists (Query.AllAccounts) in ID order.
-CREATE INDEX records_kind_id ON records (region, kind, id);
+-- Cross-account lists (Query.AllAccounts) in (id, account) order.
+CREATE INDEX records_kind_id ON records (region, kind, id, account);
 
 CREATE TABLE tags (
     account       TEXT NOT NULL,
