@@ -102,7 +102,7 @@ func (Codec) Decode(req *wire.Request, svc *shape.Service, rt wire.Route) (shape
 		}
 	}
 	if in.Payload != "" {
-		pm := in.MemberByName(in.Payload)
+		pm := memberNamed(in, in.Payload)
 		if pm == nil {
 			return out, nil
 		}
@@ -356,7 +356,7 @@ func (Codec) WriteOutput(w http.ResponseWriter, svc *shape.Service, op *shape.Op
 		}
 	}
 	if sh.Payload != "" {
-		if pm := sh.MemberByName(sh.Payload); pm != nil {
+		if pm := memberNamed(sh, sh.Payload); pm != nil {
 			v := m[pm.Name]
 			switch pm.Shape.Kind {
 			case shape.Blob:
@@ -444,4 +444,14 @@ func (Codec) WriteError(w http.ResponseWriter, svc *shape.Service, op *shape.Ope
 		h.Set(wire.RequestIDHeader, requestID)
 	}
 	writeBody(w, info.Status, "application/json", body)
+}
+
+// memberNamed finds a member by name without relying on the shape's index.
+func memberNamed(sh *shape.Shape, name string) *shape.Member {
+	for _, m := range sh.Members {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
 }
