@@ -76,7 +76,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.codec.WriteOutput(w, s.svc, rt.Op, shape.OutputValue(rt.Op, out), rid)
 }
 
-type fakeCW struct{ last *cloudwatchapi.ListMetricsInput }
+type fakeCW struct {
+	last *cloudwatchapi.ListMetricsInput
+}
 
 func (f *fakeCW) ListMetrics(_ context.Context, in *cloudwatchapi.ListMetricsInput) (*cloudwatchapi.ListMetricsOutput, error) {
 	f.last = in
