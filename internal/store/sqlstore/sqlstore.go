@@ -7,6 +7,14 @@
 // Writes go through Config.Writer, reads through Config.Reader, which may be
 // a separate pool (SQLite in WAL mode: one write connection, many read-only
 // ones). Every statement is prepared once per handle when the store opens.
+//
+// Adding PostgreSQL means a package with: a Dialect (RebindDollar;
+// InList "column = ANY(?)" with a text[] argument; the Standard upsert
+// helpers; unique violation = SQLSTATE 23505; retryable = 40001 and
+// 40P01), migrations of its own (BYTEA for body, COLLATE "C" on id columns
+// so ID order matches SQLite's byte order), ReadTx {ReadOnly, Isolation:
+// sql.LevelRepeatableRead} so a View is one snapshot, WriteTx {Isolation:
+// sql.LevelSerializable}, and a test that runs storetest.Run.
 package sqlstore
 
 import (
