@@ -192,4 +192,3 @@ func fetch(ctx context.Context, client *http.Client, src, dst string) error {
 	}
 	return os.Rename(tmp.Name(), dst)
 }
-
