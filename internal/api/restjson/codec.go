@@ -380,7 +380,7 @@ func (Codec) WriteOutput(w http.ResponseWriter, svc *shape.Service, op *shape.Op
 
 func writeBody(w http.ResponseWriter, status int, ct string, body []byte) {
 	h := w.Header()
-	if len(body) > 0 || ct == "application/json" {
+	if h.Get("Content-Type") == "" && (len(body) > 0 || ct == "application/json") {
 		h.Set("Content-Type", ct)
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
