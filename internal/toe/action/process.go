@@ -132,10 +132,11 @@ func (m *modules) executeBash(ctx context.Context, c *exec.Call) (exec.Outputs, 
 	if len(cmds) == 0 {
 		return nil, fmt.Errorf("input 'commands' is required")
 	}
-	script := filepath.Join(c.WorkDir, "input.sh")
+	script := filepath.Join(c.WorkDir, c.ScratchPrefix+"input.sh")
 	if err := os.WriteFile(script, []byte(strings.Join(cmds, "\n")+"\n"), 0o700); err != nil {
 		return nil, fmt.Errorf("writing script: %w", err)
 	}
+	defer os.Remove(script)
 	out, err := runProcess(ctx, c, m.bashPath(), script)
 	return exec.Outputs{{"stdout": out}}, err
 }

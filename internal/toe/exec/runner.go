@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+		"strings"
+	"sync"
 
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/toe/document"
@@ -40,6 +40,10 @@ type Runner struct {
 	LoadDocument func(ctx context.Context, ref, owner string) (doc *document.Document, key string, err error)
 	// Chains, when set, receives every resolved chaining expression.
 	Chains func(ChainRecord)
+
+	mu      sync.Mutex
+	scratch string
+	seq     int
 }
 
 // DocInput is one document to run with its runtime parameters.
@@ -269,17 +273,25 @@ func aggregate(n int, child func(int) (status, label, msg string)) (string, stri
 	return status, strings.Join(msgs, "; ")
 }
 
-// stepWorkDir creates a scratch directory for one step attempt.
-func (r *Runner) stepWorkDir(execID string, docIndex int, phase, step string, attempt int) (string, error) {
-	base := r.WorkDir
-	if base == "" {
-		base = os.TempDir()
+// stepWorkDir returns the shared scratch directory (created once) and a
+// name prefix unique to one step attempt, so actions can write files
+// such as input.sh without a directory per step.
+func (r *Runner) stepWorkDir(execID string, docIndex int, phase, step string, attempt int) (string, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.scratch == "" {
+		base := r.WorkDir
+		if base == "" {
+			base = os.TempDir()
+		}
+		dir := filepath.Join(base, safeName(execID))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", "", fmt.Errorf("creating work directory: %w", err)
+		}
+		r.scratch = dir
 	}
-	dir := filepath.Join(base, safeName(execID), strconv.Itoa(docIndex), safeName(phase), safeName(step), strconv.Itoa(attempt))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating step work directory: %w", err)
-	}
-	return dir, nil
+	r.seq++
+	return r.scratch, fmt.Sprintf("%06d-%d-%s-%s-%d-", r.seq, docIndex, safeName(phase), safeName(step), attempt), nil
 }
 
 func safeName(s string) string {

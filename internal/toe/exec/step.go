@@ -169,11 +169,12 @@ func (r *Runner) invoke(ctx context.Context, e stepEnv, sc *scope, attempt int) 
 		}
 		ins = append(ins, v.(map[string]any))
 	}
-	wd, err := r.stepWorkDir(e.execID, e.docIndex, e.phase, st.Name, attempt)
+	wd, prefix, err := r.stepWorkDir(e.execID, e.docIndex, e.phase, st.Name, attempt)
 	if err != nil {
 		return ins, nil, nil, err
 	}
-	call := &Call{Doc: e.doc, Phase: e.phase, Step: st, Inputs: ins, Console: r.console(), Logf: r.logf, WorkDir: wd, Resumed: e.resumed}
+	call := &Call{Doc: e.doc, Phase: e.phase, Step: st, Inputs: ins, Console: r.console(), Logf: r.logf,
+		WorkDir: wd, ScratchPrefix: prefix, Resumed: e.resumed}
 	if st.Assert != nil {
 		call.Assert = func() (bool, error) { return st.Assert.Eval(r.env(), sc) }
 	}

@@ -59,8 +59,11 @@ type Call struct {
 	Console io.Writer
 	// Logf writes to application.log.
 	Logf func(format string, args ...any)
-	// WorkDir is a scratch directory unique to this step attempt.
-	WorkDir string
+	// WorkDir is the run's scratch directory, shared by all steps;
+	// ScratchPrefix is a file-name prefix unique to this step attempt
+	// (write e.g. WorkDir/ScratchPrefix+"input.sh").
+	WorkDir       string
+	ScratchPrefix string
 	// Nested runs another document (ExecuteDocument).
 	Nested func(ctx context.Context, req NestedRequest) (*NestedResult, error)
 	// Detail, when set by an action, becomes the step's detailedOutput.
