@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-		"strings"
+	"strings"
 	"sync"
 
 	"github.com/kiln-dev/kiln/internal/clock"
