@@ -2,7 +2,10 @@ package kiln
 
 import (
 	"github.com/kiln-dev/kiln/internal/api"
+	"github.com/kiln-dev/kiln/internal/api/cbor"
+	"github.com/kiln-dev/kiln/internal/api/jsonproto"
 	"github.com/kiln-dev/kiln/internal/api/query"
+	"github.com/kiln-dev/kiln/internal/api/restjson"
 	"github.com/kiln-dev/kiln/internal/api/wire"
 	"github.com/kiln-dev/kiln/internal/awsgen/autoscalingapi"
 	"github.com/kiln-dev/kiln/internal/awsgen/cloudformationapi"
@@ -27,11 +30,8 @@ import (
 
 // codecs lists every wire protocol kiln speaks.
 func codecs() []wire.Codec {
-	return append([]wire.Codec{query.EC2, query.Query}, extraCodecs...)
+	return []wire.Codec{query.EC2, query.Query, jsonproto.JSON, restjson.RestJSON, cbor.CBOR}
 }
-
-// extraCodecs are the JSON-family codecs (see codecs_json.go).
-var extraCodecs []wire.Codec
 
 func newAPI(k *Kiln) *api.Server {
 	s := api.New(api.Config{Keys: k.Accounts, Codecs: codecs(), Clock: k.opts.Clock, Log: k.opts.Log})

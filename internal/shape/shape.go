@@ -99,7 +99,7 @@ type Member struct {
 
 // MemberByName finds a structure member by its model name.
 func (s *Shape) MemberByName(name string) *Member {
-	if s.byName == nil {
+	if s.byName == nil || len(s.byName) != len(s.Members) {
 		return s.findSlow(name)
 	}
 	return s.byName[name]
@@ -152,7 +152,8 @@ type Service struct {
 	Shapes map[string]*Shape
 }
 
-// Init indexes the service's shapes. Generated code calls it once.
+// Init indexes the service's shapes. Generated code calls it once, after
+// every shape's members are set.
 func (s *Service) Init() *Service {
 	for _, sh := range s.Shapes {
 		if sh.Kind == Structure {

@@ -68,10 +68,11 @@ func init() {
 		{Name: "message", Shape: sXmlStringMaxLen255_},
 	}
 	sServiceLinkedRoleFailure_.GoType = reflect.TypeFor[ServiceLinkedRoleFailure]()
+	Service.Init()
 }
 
 // Service is the Auto Scaling model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "autoscaling", ServiceID: "Auto Scaling", APIVersion: "2011-01-01", Protocol: "query", Protocols: []string{"query"},
 	SigningName: "autoscaling", EndpointPrefix: "autoscaling", TargetPrefix: "", JSONVersion: "", XMLNamespace: "http://autoscaling.amazonaws.com/doc/2011-01-01/", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -156,4 +157,4 @@ var Service = (&shape.Service{
 		"ServiceLinkedRoleFailure":           sServiceLinkedRoleFailure_,
 		"XmlStringMaxLen255":                 sXmlStringMaxLen255_,
 	},
-}).Init()
+}

@@ -102,10 +102,11 @@ func init() {
 	sTypeConfigurationNotFoundException_.GoType = reflect.TypeFor[TypeConfigurationNotFoundException]()
 	sTypeNotFoundException_.Members = []*shape.Member{}
 	sTypeNotFoundException_.GoType = reflect.TypeFor[TypeNotFoundException]()
+	Service.Init()
 }
 
 // Service is the CloudFormation model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "cloudformation", ServiceID: "CloudFormation", APIVersion: "2010-05-15", Protocol: "query", Protocols: []string{"query"},
 	SigningName: "cloudformation", EndpointPrefix: "cloudformation", TargetPrefix: "", JSONVersion: "", XMLNamespace: "http://cloudformation.amazonaws.com/doc/2010-05-15/", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -232,4 +233,4 @@ var Service = (&shape.Service{
 		"TypeConfigurationNotFoundException":        sTypeConfigurationNotFoundException_,
 		"TypeNotFoundException":                     sTypeNotFoundException_,
 	},
-}).Init()
+}

@@ -149,10 +149,11 @@ func init() {
 		{Name: "ResourceId", Shape: sResourceId_, Field: 1},
 	}
 	sResourceNotFoundException_.GoType = reflect.TypeFor[ResourceNotFoundException]()
+	Service.Init()
 }
 
 // Service is the CloudWatch model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "cloudwatch", ServiceID: "CloudWatch", APIVersion: "2010-08-01", Protocol: "smithy-rpc-v2-cbor", Protocols: []string{"smithy-rpc-v2-cbor", "json", "query"},
 	SigningName: "monitoring", EndpointPrefix: "monitoring", TargetPrefix: "GraniteServiceVersion20100801", JSONVersion: "1.0", XMLNamespace: "http://monitoring.amazonaws.com/doc/2010-08-01/", ShapeName: "GraniteServiceVersion20100801",
 	QueryCompatible: true,
@@ -247,4 +248,4 @@ var Service = (&shape.Service{
 		"ResourceNotFoundException":            sResourceNotFoundException_,
 		"ResourceType":                         sResourceType_,
 	},
-}).Init()
+}

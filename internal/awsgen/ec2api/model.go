@@ -728,10 +728,11 @@ func init() {
 	sVpcList_.Member = &shape.Member{Name: "member", Shape: sVpc_, LocationName: "item"}
 	sZoneIdStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "ZoneId"}
 	sZoneNameStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "ZoneName"}
+	Service.Init()
 }
 
 // Service is the EC2 model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "ec2", ServiceID: "EC2", APIVersion: "2016-11-15", Protocol: "ec2", Protocols: []string{"ec2"},
 	SigningName: "ec2", EndpointPrefix: "ec2", TargetPrefix: "", JSONVersion: "", XMLNamespace: "http://ec2.amazonaws.com/doc/2016-11-15", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -1652,4 +1653,4 @@ var Service = (&shape.Service{
 		"ZoneIdStringList":                     sZoneIdStringList_,
 		"ZoneNameStringList":                   sZoneNameStringList_,
 	},
-}).Init()
+}

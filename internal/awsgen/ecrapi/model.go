@@ -258,10 +258,11 @@ func init() {
 		{Name: "message", Shape: sExceptionMessage_},
 	}
 	sValidationException_.GoType = reflect.TypeFor[ValidationException]()
+	Service.Init()
 }
 
 // Service is the ECR model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "ecr", ServiceID: "ECR", APIVersion: "2015-09-21", Protocol: "json", Protocols: []string{"json"},
 	SigningName: "ecr", EndpointPrefix: "api.ecr", TargetPrefix: "AmazonEC2ContainerRegistry_V20150921", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "AmazonEC2ContainerRegistry_V20150921",
 	Operations: map[string]*shape.Operation{
@@ -379,4 +380,4 @@ var Service = (&shape.Service{
 		"UploadNotFoundException":                      sUploadNotFoundException_,
 		"ValidationException":                          sValidationException_,
 	},
-}).Init()
+}

@@ -180,10 +180,11 @@ func init() {
 	sTrustStoreNotReadyException_.GoType = reflect.TypeFor[TrustStoreNotReadyException]()
 	sUnsupportedProtocolException_.Members = []*shape.Member{}
 	sUnsupportedProtocolException_.GoType = reflect.TypeFor[UnsupportedProtocolException]()
+	Service.Init()
 }
 
 // Service is the Elastic Load Balancing v2 model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "elbv2", ServiceID: "Elastic Load Balancing v2", APIVersion: "2015-12-01", Protocol: "query", Protocols: []string{"query"},
 	SigningName: "elasticloadbalancing", EndpointPrefix: "elasticloadbalancing", TargetPrefix: "", JSONVersion: "", XMLNamespace: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -297,4 +298,4 @@ var Service = (&shape.Service{
 		"TrustStoreNotReadyException":                       sTrustStoreNotReadyException_,
 		"UnsupportedProtocolException":                      sUnsupportedProtocolException_,
 	},
-}).Init()
+}

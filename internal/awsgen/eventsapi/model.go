@@ -51,10 +51,11 @@ func init() {
 	sResourceNotFoundException_.GoType = reflect.TypeFor[ResourceNotFoundException]()
 	sThrottlingException_.Members = []*shape.Member{}
 	sThrottlingException_.GoType = reflect.TypeFor[ThrottlingException]()
+	Service.Init()
 }
 
 // Service is the EventBridge model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "events", ServiceID: "EventBridge", APIVersion: "2015-10-07", Protocol: "json", Protocols: []string{"json"},
 	SigningName: "events", EndpointPrefix: "events", TargetPrefix: "AWSEvents", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "AWSEvents",
 	Operations: map[string]*shape.Operation{
@@ -131,4 +132,4 @@ var Service = (&shape.Service{
 		"ResourceNotFoundException":       sResourceNotFoundException_,
 		"ThrottlingException":             sThrottlingException_,
 	},
-}).Init()
+}

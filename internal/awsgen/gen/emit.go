@@ -330,9 +330,9 @@ func (g *generator) emitModel(b *bytes.Buffer) {
 			fmt.Fprintf(b, "\t%s.Value = &shape.Member%s\n", v, g.memberLit("value", *s.Value, 0, false))
 		}
 	}
-	b.WriteString("}\n\n")
+	b.WriteString("\tService.Init()\n}\n\n")
 
-	fmt.Fprintf(b, "// Service is the %s model.\nvar Service = (&shape.Service{\n", md.ServiceID)
+	fmt.Fprintf(b, "// Service is the %s model.\nvar Service = &shape.Service{\n", md.ServiceID)
 	signing := md.SigningName
 	if signing == "" {
 		signing = md.EndpointPrefix
@@ -384,7 +384,7 @@ func (g *generator) emitModel(b *bytes.Buffer) {
 	for _, name := range used {
 		fmt.Fprintf(b, "\t\t%q: %s,\n", name, g.shapeVar(name))
 	}
-	b.WriteString("\t},\n}).Init()\n")
+	b.WriteString("\t},\n}\n")
 }
 
 func (g *generator) emitHandler(b *bytes.Buffer) {

@@ -207,10 +207,11 @@ func init() {
 		{Name: "message", Shape: sUnrecognizedPublicKeyEncodingMessage_},
 	}
 	sUnrecognizedPublicKeyEncodingException_.GoType = reflect.TypeFor[UnrecognizedPublicKeyEncodingException]()
+	Service.Init()
 }
 
 // Service is the IAM model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "iam", ServiceID: "IAM", APIVersion: "2010-05-08", Protocol: "query", Protocols: []string{"query"},
 	SigningName: "iam", EndpointPrefix: "iam", TargetPrefix: "", JSONVersion: "", XMLNamespace: "https://iam.amazonaws.com/doc/2010-05-08/", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -458,4 +459,4 @@ var Service = (&shape.Service{
 		"unmodifiableEntityMessage":                             sUnmodifiableEntityMessage_,
 		"unrecognizedPublicKeyEncodingMessage":                  sUnrecognizedPublicKeyEncodingMessage_,
 	},
-}).Init()
+}

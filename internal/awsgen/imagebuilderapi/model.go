@@ -113,10 +113,11 @@ func init() {
 		{Name: "message", Shape: sErrorMessage_},
 	}
 	sTooManyRequestsException_.GoType = reflect.TypeFor[TooManyRequestsException]()
+	Service.Init()
 }
 
 // Service is the imagebuilder model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "imagebuilder", ServiceID: "imagebuilder", APIVersion: "2019-12-02", Protocol: "rest-json", Protocols: []string{"rest-json"},
 	SigningName: "imagebuilder", EndpointPrefix: "imagebuilder", TargetPrefix: "", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -221,4 +222,4 @@ var Service = (&shape.Service{
 		"ServiceUnavailableException":          sServiceUnavailableException_,
 		"TooManyRequestsException":             sTooManyRequestsException_,
 	},
-}).Init()
+}

@@ -253,10 +253,11 @@ func init() {
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sXksProxyVpcEndpointServiceNotFoundException_.GoType = reflect.TypeFor[XksProxyVpcEndpointServiceNotFoundException]()
+	Service.Init()
 }
 
 // Service is the KMS model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "kms", ServiceID: "KMS", APIVersion: "2014-11-01", Protocol: "json", Protocols: []string{"json"},
 	SigningName: "kms", EndpointPrefix: "kms", TargetPrefix: "TrentService", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "TrentService",
 	Operations: map[string]*shape.Operation{
@@ -366,4 +367,4 @@ var Service = (&shape.Service{
 		"XksProxyVpcEndpointServiceInvalidConfigurationException": sXksProxyVpcEndpointServiceInvalidConfigurationException_,
 		"XksProxyVpcEndpointServiceNotFoundException":             sXksProxyVpcEndpointServiceNotFoundException_,
 	},
-}).Init()
+}

@@ -106,10 +106,11 @@ func init() {
 	sUnrecognizedClientException_.GoType = reflect.TypeFor[UnrecognizedClientException]()
 	sValidationException_.Members = []*shape.Member{}
 	sValidationException_.GoType = reflect.TypeFor[ValidationException]()
+	Service.Init()
 }
 
 // Service is the CloudWatch Logs model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "logs", ServiceID: "CloudWatch Logs", APIVersion: "2014-03-28", Protocol: "json", Protocols: []string{"json"},
 	SigningName: "logs", EndpointPrefix: "logs", TargetPrefix: "Logs_20140328", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "Logs_20140328",
 	Operations: map[string]*shape.Operation{
@@ -256,4 +257,4 @@ var Service = (&shape.Service{
 		"UnrecognizedClientException":    sUnrecognizedClientException_,
 		"ValidationException":            sValidationException_,
 	},
-}).Init()
+}

@@ -59,10 +59,11 @@ func init() {
 	sObjectNotInActiveTierError_.GoType = reflect.TypeFor[ObjectNotInActiveTierError]()
 	sTooManyParts_.Members = []*shape.Member{}
 	sTooManyParts_.GoType = reflect.TypeFor[TooManyParts]()
+	Service.Init()
 }
 
 // Service is the S3 model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "s3", ServiceID: "S3", APIVersion: "2006-03-01", Protocol: "rest-xml", Protocols: []string{"rest-xml"},
 	SigningName: "s3", EndpointPrefix: "s3", TargetPrefix: "", JSONVersion: "", XMLNamespace: "", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -196,4 +197,4 @@ var Service = (&shape.Service{
 		"StorageClass":                   sStorageClass_,
 		"TooManyParts":                   sTooManyParts_,
 	},
-}).Init()
+}

@@ -121,10 +121,11 @@ func init() {
 		{Name: "Message", Shape: sString_, Required: true},
 	}
 	sValidationException_.GoType = reflect.TypeFor[ValidationException]()
+	Service.Init()
 }
 
 // Service is the Scheduler model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "scheduler", ServiceID: "Scheduler", APIVersion: "2021-06-30", Protocol: "rest-json", Protocols: []string(nil),
 	SigningName: "scheduler", EndpointPrefix: "scheduler", TargetPrefix: "", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -173,4 +174,4 @@ var Service = (&shape.Service{
 		"ThrottlingException":           sThrottlingException_,
 		"ValidationException":           sValidationException_,
 	},
-}).Init()
+}

@@ -184,10 +184,11 @@ func init() {
 		{Name: "Status", Shape: sString_, Required: true, Field: 1},
 	}
 	sVerificationException_.GoType = reflect.TypeFor[VerificationException]()
+	Service.Init()
 }
 
 // Service is the SNS model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "sns", ServiceID: "SNS", APIVersion: "2010-03-31", Protocol: "query", Protocols: []string{"query"},
 	SigningName: "sns", EndpointPrefix: "sns", TargetPrefix: "", JSONVersion: "", XMLNamespace: "http://sns.amazonaws.com/doc/2010-03-31/", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -271,4 +272,4 @@ var Service = (&shape.Service{
 		"VerificationException":                 sVerificationException_,
 		"string":                                sString_,
 	},
-}).Init()
+}

@@ -713,10 +713,11 @@ func init() {
 		{Name: "ReasonCode", Shape: sString_, Field: 1},
 	}
 	sValidationException_.GoType = reflect.TypeFor[ValidationException]()
+	Service.Init()
 }
 
 // Service is the SSM model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "ssm", ServiceID: "SSM", APIVersion: "2014-11-06", Protocol: "json", Protocols: []string{"json"},
 	SigningName: "ssm", EndpointPrefix: "ssm", TargetPrefix: "AmazonSSM", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "AmazonSSM",
 	Operations: map[string]*shape.Operation{
@@ -1017,4 +1018,4 @@ var Service = (&shape.Service{
 		"UnsupportedPlatformType":                        sUnsupportedPlatformType_,
 		"ValidationException":                            sValidationException_,
 	},
-}).Init()
+}

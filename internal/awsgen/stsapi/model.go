@@ -97,10 +97,11 @@ func init() {
 		{Name: "message", Shape: sSessionDurationEscalationException__},
 	}
 	sSessionDurationEscalationException_.GoType = reflect.TypeFor[SessionDurationEscalationException]()
+	Service.Init()
 }
 
 // Service is the STS model.
-var Service = (&shape.Service{
+var Service = &shape.Service{
 	Name: "sts", ServiceID: "STS", APIVersion: "2011-06-15", Protocol: "query", Protocols: []string{"query"},
 	SigningName: "sts", EndpointPrefix: "sts", TargetPrefix: "", JSONVersion: "", XMLNamespace: "https://sts.amazonaws.com/doc/2011-06-15/", ShapeName: "",
 	Operations: map[string]*shape.Operation{
@@ -147,4 +148,4 @@ var Service = (&shape.Service{
 		"sessionDurationEscalationException":             sSessionDurationEscalationException__,
 		"userIdType":                                     sUserIdType_,
 	},
-}).Init()
+}

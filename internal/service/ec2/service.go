@@ -23,8 +23,6 @@ type Service struct {
 	defaults   map[string]bool // account/region pairs whose default VPC exists
 }
 
-// (The ec2api.Handler assertion lives in handler_check.go.)
-
 // New returns the EC2 service.
 func New(st store.Store, clk clock.Clock) *Service {
 	return &Service{st: st, clock: clk, defaults: map[string]bool{}}

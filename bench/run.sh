@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every benchmark in bench/.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash api/run.sh
+if [ -x toe/run.sh ]; then bash toe/run.sh; fi

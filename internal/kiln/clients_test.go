@@ -1,0 +1,62 @@
+package kiln_test
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestBoto3 drives kiln with boto3 (botocore matches XML names
+// case-sensitively, unlike the Go SDK).
+func TestBoto3(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("precondition: python3 with boto3 is not installed (scripts/setup.sh installs python3-boto3)")
+	}
+	e := start(t)
+	out, err := exec.Command("python3", "testdata/boto3_clients.py", e.endpoint, testKey, testSecret, testAccount).CombinedOutput()
+	if err != nil {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
+
+// TestAWSCLI runs the Debian AWS CLI v2 and the Python CLI v1 with the
+// credentials file kiln writes, as a user would.
+func TestAWSCLI(t *testing.T) {
+	e := start(t)
+	clis := map[string][]string{}
+	if _, err := os.Stat("/usr/bin/aws"); err == nil {
+		clis["v2"] = []string{"/usr/bin/aws"}
+	}
+	if exec.Command("python3", "-c", "import awscli").Run() == nil {
+		clis["v1"] = []string{"python3", "-m", "awscli"}
+	}
+	if len(clis) == 0 {
+		t.Skip("precondition: neither the Debian awscli package nor Python awscli is installed")
+	}
+	for name, argv := range clis {
+		t.Run(name, func(t *testing.T) {
+			run := func(args ...string) string {
+				cmd := exec.Command(argv[0], append(append(argv[1:], "--endpoint-url", e.endpoint, "--output", "text"), args...)...)
+				cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+e.dir+"/credentials", "AWS_PROFILE=test",
+					"AWS_DEFAULT_REGION=ap-northeast-2", "AWS_CONFIG_FILE=/dev/null", "AWS_PAGER=")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return string(out)
+			}
+			if out := run("sts", "get-caller-identity", "--query", "Account"); strings.TrimSpace(out) != testAccount {
+				t.Fatalf("get-caller-identity: %q", out)
+			}
+			if out := run("ec2", "describe-regions", "--query", "Regions[].RegionName"); !strings.Contains(out, "ap-northeast-2") {
+				t.Fatalf("describe-regions: %q", out)
+			}
+			run("ec2", "create-key-pair", "--key-name", "cli-"+name, "--query", "KeyMaterial")
+			if out := run("ec2", "describe-key-pairs", "--key-names", "cli-"+name, "--query", "KeyPairs[0].KeyName"); strings.TrimSpace(out) != "cli-"+name {
+				t.Fatalf("describe-key-pairs: %q", out)
+			}
+			run("ec2", "delete-key-pair", "--key-name", "cli-"+name)
+		})
+	}
+}
