@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/account"
+	"github.com/kiln-dev/kiln/internal/api/sigv4"
 	"github.com/kiln-dev/kiln/internal/api/wire"
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/clock"
@@ -63,6 +64,9 @@ type Server struct {
 	byTarget map[string]*service
 	byShape  map[string]*service
 	signing  *signingKeys
+
+	streamers       map[string]Streamer
+	defaultStreamer Streamer
 }
 
 type service struct {
@@ -111,7 +115,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	requestID := newRequestID()
 	c := &call{s: s, w: w, r: r, requestID: requestID}
-	c.serve()
+	cred, credErr := parseCredential(r)
+	if h := s.streamerFor(r, cred); h != nil {
+		c.status, c.code = s.serveStream(w, r, h, cred, credErr, requestID)
+		if cred != nil {
+			c.caller.Region = cred.Region
+		}
+	} else {
+		c.serve(cred, credErr)
+	}
 	lvl := slog.LevelDebug
 	if c.status >= 500 {
 		lvl = slog.LevelError
@@ -141,7 +153,7 @@ func (c *call) serviceName() string {
 	return c.svc.model.Name
 }
 
-func (c *call) serve() {
+func (c *call) serve(cred *sigv4.Credential, credErr error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.log.Error("handler panic", "panic", p, "stack", string(debug.Stack()))
@@ -149,7 +161,6 @@ func (c *call) serve() {
 		}
 	}()
 	body, err := readBody(c.r)
-	cred, credErr := parseCredential(c.r)
 	c.svc = c.s.pickService(c.r, cred)
 	if c.svc == nil {
 		c.codec = c.s.fallbackCodec(c.r)
