@@ -122,6 +122,9 @@ func validate(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			continue
 		}
 		fmt.Fprintf(stdout, "Validation succeeded for %s (%s component, %d phase(s))\n", ref, d.ComponentType(), len(d.Phases))
+		for _, w := range d.Warnings {
+			fmt.Fprintf(stdout, "  warning: %s\n", w)
+		}
 		if trace {
 			for _, p := range d.Phases {
 				fmt.Fprintf(stdout, "  phase %s\n", p.Name)

@@ -25,6 +25,10 @@ type Document struct {
 	Path string
 	// Raw is the source text.
 	Raw []byte
+	// Warnings are problems that do not stop the document from running
+	// (e.g. chaining to a step that does not exist: that step fails at
+	// run time).
+	Warnings []string
 }
 
 // Variable is a constant or a parameter.

@@ -46,6 +46,16 @@ func (p *parser) errorf(line int, format string, args ...any) {
 	p.errs = append(p.errs, &Error{Doc: p.doc.Label(), Phase: p.phase, Step: p.step, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+func (p *parser) warnf(line int, format string, args ...any) {
+	w := fmt.Sprintf("%s:%d: step '%s' in phase '%s': %s", p.doc.Label(), line, p.step, p.phase, fmt.Sprintf(format, args...))
+	for _, old := range p.doc.Warnings {
+		if old == w {
+			return
+		}
+	}
+	p.doc.Warnings = append(p.doc.Warnings, w)
+}
+
 func (p *parser) parse(data []byte) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))

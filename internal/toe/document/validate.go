@@ -189,13 +189,16 @@ func (p *parser) checkRefs(st *Step, refs []expr.Ref, line int) {
 				p.errorf(line, "unknown parameter or constant '%s' in '{{ %s }}'", r.Name, r.Raw)
 			}
 		case expr.RefChain:
+			// Unknown targets are warnings: the step fails at run time
+			// when the reference cannot be resolved (some published
+			// documents are templates whose steps are added later).
 			ph := d.Phase(r.Phase)
 			if ph == nil {
-				p.errorf(line, "chaining expression '{{ %s }}' refers to unknown phase '%s'", r.Raw, r.Phase)
+				p.warnf(line, "chaining expression '{{ %s }}' refers to unknown phase '%s'", r.Raw, r.Phase)
 				continue
 			}
 			if ph.Step(r.Step) == nil {
-				p.errorf(line, "chaining expression '{{ %s }}' refers to unknown step '%s' in phase '%s'", r.Raw, r.Step, r.Phase)
+				p.warnf(line, "chaining expression '{{ %s }}' refers to unknown step '%s' in phase '%s'", r.Raw, r.Step, r.Phase)
 			}
 		case expr.RefFunc:
 			if r.Name != "aws:ssm:resolve" {
