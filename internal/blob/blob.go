@@ -1,0 +1,73 @@
+// Package blob defines kiln's content-addressed blob stores: image layers
+// and snapshots, addressed by the SHA-256 of their bytes. Every region has
+// its own store (so copying an image between regions really moves bytes).
+// Writes stream into a temporary file and are renamed into place only once
+// the digest is known and verified; reads verify the digest at EOF.
+//
+// Backends live in sub-packages (disk; later s3) and must pass the
+// conformance suite in blobtest.
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+)
+
+// Errors.
+var (
+	ErrNotFound       = errors.New("blob: not found")
+	ErrDigestMismatch = errors.New("blob: digest mismatch")
+	ErrInvalidDigest  = errors.New("blob: invalid digest")
+)
+
+// Digest is "sha256:<64 hex>".
+type Digest string
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Validate checks the digest's form.
+func (d Digest) Validate() error {
+	if !digestRE.MatchString(string(d)) {
+		return ErrInvalidDigest
+	}
+	return nil
+}
+
+// Hex is the digest without its algorithm prefix.
+func (d Digest) Hex() string { return string(d)[len("sha256:"):] }
+
+// Desc describes a stored blob.
+type Desc struct {
+	Digest Digest `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// Store is one region's blob store.
+type Store interface {
+	// Put streams r into the store. When expected is non-empty the bytes
+	// must hash to it (ErrDigestMismatch otherwise, and nothing is stored).
+	// Putting an existing blob is cheap and succeeds.
+	Put(ctx context.Context, r io.Reader, expected Digest) (Desc, error)
+	// Open returns the blob's bytes; the reader returns ErrDigestMismatch
+	// at EOF if the stored bytes no longer match their digest.
+	Open(ctx context.Context, d Digest) (io.ReadCloser, error)
+	// Stat returns the blob's size, or ErrNotFound.
+	Stat(ctx context.Context, d Digest) (Desc, error)
+	// Delete removes a blob; ErrNotFound if absent.
+	Delete(ctx context.Context, d Digest) error
+	// Walk calls fn for every blob.
+	Walk(ctx context.Context, fn func(Desc) error) error
+}
+
+// Regions gives each region's store.
+type Regions interface {
+	Region(name string) (Store, error)
+}
+
+// Linker is implemented by stores that can add a blob from another store
+// of the same kind without copying bytes (hard links on one filesystem).
+type Linker interface {
+	Link(ctx context.Context, from Store, d Digest) (Desc, error)
+}

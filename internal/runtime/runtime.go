@@ -1,0 +1,97 @@
+// Package runtime defines how kiln runs instances: a Runtime turns an
+// image's layers into a writable root filesystem and boots it as a Linux
+// container. The containerd sub-package is the real implementation (it
+// alone imports containerd's client); fake is a scriptable one for API
+// tests.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/blob"
+)
+
+// Errors.
+var (
+	ErrNotFound      = errors.New("runtime: no such instance")
+	ErrAlreadyExists = errors.New("runtime: instance exists")
+)
+
+// Layer is one image layer: an uncompressed tar whose SHA-256 is Digest.
+type Layer struct {
+	Digest blob.Digest
+	Size   int64
+	// Open reads the layer (from the region's blob store). Runtimes call it
+	// only for layers they do not already have.
+	Open func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// Mount is an extra bind mount into the instance.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// Spec is everything needed to create an instance's container.
+type Spec struct {
+	ID       string  // the instance ID (i-…); also the container and snapshot name
+	Layers   []Layer // bottom first
+	Hostname string
+	// Resource limits from the instance type.
+	VCPUs     int
+	MemoryMiB int64
+	// NetNSPath is the network namespace the instance joins (from netns).
+	NetNSPath string
+	// InitPath is the host path of the kiln binary; it is bind-mounted
+	// read-only at InitTarget and runs as PID 1 with InitArgs.
+	InitPath string
+	Args     []string // the PID 1 command line; default [InitTarget, "init"]
+	Env      []string
+	Mounts   []Mount
+	// ConsolePath is a host file that receives the instance's console
+	// (stdout and stderr of PID 1), appended across boots.
+	ConsolePath string
+	Labels      map[string]string
+}
+
+// InitTarget is where the kiln binary appears inside instances.
+const InitTarget = "/.kiln/kiln"
+
+// Status is what the runtime knows of one instance.
+type Status struct {
+	ID       string
+	Running  bool // a task (booted PID 1) exists and runs
+	Pid      int
+	ExitCode int // of the last task, when not running
+	Labels   map[string]string
+}
+
+// Runtime creates, boots, stops and removes instances. Stop ends every
+// process (it is not a pause); the root filesystem survives until Delete.
+type Runtime interface {
+	// Create prepares the root filesystem (a writable snapshot over the
+	// layers) and the container; ErrAlreadyExists if it exists.
+	Create(ctx context.Context, s Spec) error
+	// Start boots the instance (a new task running PID 1).
+	Start(ctx context.Context, id string) error
+	// Stop sends SIGTERM to PID 1, waits up to grace, then kills every
+	// process; the root filesystem is kept. Stopping a stopped instance
+	// succeeds.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Delete stops the instance if needed and removes its container and
+	// root filesystem. Deleting a missing instance returns ErrNotFound.
+	Delete(ctx context.Context, id string) error
+	// Status reports one instance; ErrNotFound if it has no container.
+	Status(ctx context.Context, id string) (Status, error)
+	// List reports every instance container the runtime holds (for
+	// reconciliation after a restart).
+	List(ctx context.Context) ([]Status, error)
+	// Exited returns a channel that receives the instance's exit code when
+	// its current task ends by itself (shutdown from inside the instance).
+	Exited(ctx context.Context, id string) (<-chan int, error)
+	// Close releases the runtime (it never stops running instances).
+	Close() error
+}
