@@ -30,6 +30,17 @@ type Handler interface {
 	AuthorizeSecurityGroupEgress(ctx context.Context, in *AuthorizeSecurityGroupEgressRequest) (*AuthorizeSecurityGroupEgressResult, error)
 	RevokeSecurityGroupIngress(ctx context.Context, in *RevokeSecurityGroupIngressRequest) (*RevokeSecurityGroupIngressResult, error)
 	RevokeSecurityGroupEgress(ctx context.Context, in *RevokeSecurityGroupEgressRequest) (*RevokeSecurityGroupEgressResult, error)
+	RunInstances(ctx context.Context, in *RunInstancesRequest) (*Reservation, error)
+	DescribeInstances(ctx context.Context, in *DescribeInstancesRequest) (*DescribeInstancesResult, error)
+	DescribeInstanceStatus(ctx context.Context, in *DescribeInstanceStatusRequest) (*DescribeInstanceStatusResult, error)
+	StopInstances(ctx context.Context, in *StopInstancesRequest) (*StopInstancesResult, error)
+	StartInstances(ctx context.Context, in *StartInstancesRequest) (*StartInstancesResult, error)
+	RebootInstances(ctx context.Context, in *RebootInstancesRequest) error
+	TerminateInstances(ctx context.Context, in *TerminateInstancesRequest) (*TerminateInstancesResult, error)
+	GetConsoleOutput(ctx context.Context, in *GetConsoleOutputRequest) (*GetConsoleOutputResult, error)
+	ModifyInstanceAttribute(ctx context.Context, in *ModifyInstanceAttributeRequest) error
+	ModifyInstanceMetadataOptions(ctx context.Context, in *ModifyInstanceMetadataOptionsRequest) (*ModifyInstanceMetadataOptionsResult, error)
+	DescribeInstanceTypes(ctx context.Context, in *DescribeInstanceTypesRequest) (*DescribeInstanceTypesResult, error)
 }
 
 // Handlers adapts h to the generic handler table the API layer dispatches on.
@@ -91,6 +102,39 @@ func Handlers(h Handler) map[string]shape.HandlerFunc {
 		},
 		"RevokeSecurityGroupEgress": func(ctx context.Context, in any) (any, error) {
 			return h.RevokeSecurityGroupEgress(ctx, inputOf[RevokeSecurityGroupEgressRequest](in))
+		},
+		"RunInstances": func(ctx context.Context, in any) (any, error) {
+			return h.RunInstances(ctx, inputOf[RunInstancesRequest](in))
+		},
+		"DescribeInstances": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeInstances(ctx, inputOf[DescribeInstancesRequest](in))
+		},
+		"DescribeInstanceStatus": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeInstanceStatus(ctx, inputOf[DescribeInstanceStatusRequest](in))
+		},
+		"StopInstances": func(ctx context.Context, in any) (any, error) {
+			return h.StopInstances(ctx, inputOf[StopInstancesRequest](in))
+		},
+		"StartInstances": func(ctx context.Context, in any) (any, error) {
+			return h.StartInstances(ctx, inputOf[StartInstancesRequest](in))
+		},
+		"RebootInstances": func(ctx context.Context, in any) (any, error) {
+			return nil, h.RebootInstances(ctx, inputOf[RebootInstancesRequest](in))
+		},
+		"TerminateInstances": func(ctx context.Context, in any) (any, error) {
+			return h.TerminateInstances(ctx, inputOf[TerminateInstancesRequest](in))
+		},
+		"GetConsoleOutput": func(ctx context.Context, in any) (any, error) {
+			return h.GetConsoleOutput(ctx, inputOf[GetConsoleOutputRequest](in))
+		},
+		"ModifyInstanceAttribute": func(ctx context.Context, in any) (any, error) {
+			return nil, h.ModifyInstanceAttribute(ctx, inputOf[ModifyInstanceAttributeRequest](in))
+		},
+		"ModifyInstanceMetadataOptions": func(ctx context.Context, in any) (any, error) {
+			return h.ModifyInstanceMetadataOptions(ctx, inputOf[ModifyInstanceMetadataOptionsRequest](in))
+		},
+		"DescribeInstanceTypes": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeInstanceTypes(ctx, inputOf[DescribeInstanceTypesRequest](in))
 		},
 	}
 }

@@ -9,155 +9,502 @@ import (
 )
 
 var (
-	sAccountAttribute_                     = &shape.Shape{Name: "AccountAttribute", Kind: shape.Structure}
-	sAccountAttributeList_                 = &shape.Shape{Name: "AccountAttributeList", Kind: shape.List}
-	sAccountAttributeName_                 = &shape.Shape{Name: "AccountAttributeName", Kind: shape.String, Enum: []string{"supported-platforms", "default-vpc"}}
-	sAccountAttributeNameStringList_       = &shape.Shape{Name: "AccountAttributeNameStringList", Kind: shape.List}
-	sAccountAttributeValue_                = &shape.Shape{Name: "AccountAttributeValue", Kind: shape.Structure}
-	sAccountAttributeValueList_            = &shape.Shape{Name: "AccountAttributeValueList", Kind: shape.List}
-	sAuthorizeSecurityGroupEgressRequest_  = &shape.Shape{Name: "AuthorizeSecurityGroupEgressRequest", Kind: shape.Structure}
-	sAuthorizeSecurityGroupEgressResult_   = &shape.Shape{Name: "AuthorizeSecurityGroupEgressResult", Kind: shape.Structure}
-	sAuthorizeSecurityGroupIngressRequest_ = &shape.Shape{Name: "AuthorizeSecurityGroupIngressRequest", Kind: shape.Structure}
-	sAuthorizeSecurityGroupIngressResult_  = &shape.Shape{Name: "AuthorizeSecurityGroupIngressResult", Kind: shape.Structure}
-	sAvailabilityZone_                     = &shape.Shape{Name: "AvailabilityZone", Kind: shape.Structure}
-	sAvailabilityZoneGeography_            = &shape.Shape{Name: "AvailabilityZoneGeography", Kind: shape.Structure}
-	sAvailabilityZoneGeographyList_        = &shape.Shape{Name: "AvailabilityZoneGeographyList", Kind: shape.List}
-	sAvailabilityZoneList_                 = &shape.Shape{Name: "AvailabilityZoneList", Kind: shape.List}
-	sAvailabilityZoneMessage_              = &shape.Shape{Name: "AvailabilityZoneMessage", Kind: shape.Structure}
-	sAvailabilityZoneMessageList_          = &shape.Shape{Name: "AvailabilityZoneMessageList", Kind: shape.List}
-	sAvailabilityZoneOptInStatus_          = &shape.Shape{Name: "AvailabilityZoneOptInStatus", Kind: shape.String, Enum: []string{"opt-in-not-required", "opted-in", "not-opted-in"}}
-	sAvailabilityZoneState_                = &shape.Shape{Name: "AvailabilityZoneState", Kind: shape.String, Enum: []string{"available", "information", "impaired", "unavailable", "constrained"}}
-	sAvailabilityZoneSubGeography_         = &shape.Shape{Name: "AvailabilityZoneSubGeography", Kind: shape.Structure}
-	sAvailabilityZoneSubGeographyList_     = &shape.Shape{Name: "AvailabilityZoneSubGeographyList", Kind: shape.List}
-	sBlob_                                 = &shape.Shape{Name: "Blob", Kind: shape.Blob}
-	sBlockPublicAccessMode_                = &shape.Shape{Name: "BlockPublicAccessMode", Kind: shape.String, Enum: []string{"off", "block-bidirectional", "block-ingress"}}
-	sBlockPublicAccessStates_              = &shape.Shape{Name: "BlockPublicAccessStates", Kind: shape.Structure}
-	sBoolean_                              = &shape.Shape{Name: "Boolean", Kind: shape.Boolean}
-	sCoipPoolId_                           = &shape.Shape{Name: "CoipPoolId", Kind: shape.String}
-	sCreateKeyPairRequest_                 = &shape.Shape{Name: "CreateKeyPairRequest", Kind: shape.Structure}
-	sCreateSecurityGroupRequest_           = &shape.Shape{Name: "CreateSecurityGroupRequest", Kind: shape.Structure}
-	sCreateSecurityGroupResult_            = &shape.Shape{Name: "CreateSecurityGroupResult", Kind: shape.Structure}
-	sCreateTagsRequest_                    = &shape.Shape{Name: "CreateTagsRequest", Kind: shape.Structure}
-	sDeleteKeyPairRequest_                 = &shape.Shape{Name: "DeleteKeyPairRequest", Kind: shape.Structure}
-	sDeleteKeyPairResult_                  = &shape.Shape{Name: "DeleteKeyPairResult", Kind: shape.Structure}
-	sDeleteSecurityGroupRequest_           = &shape.Shape{Name: "DeleteSecurityGroupRequest", Kind: shape.Structure}
-	sDeleteSecurityGroupResult_            = &shape.Shape{Name: "DeleteSecurityGroupResult", Kind: shape.Structure}
-	sDeleteTagsRequest_                    = &shape.Shape{Name: "DeleteTagsRequest", Kind: shape.Structure}
-	sDescribeAccountAttributesRequest_     = &shape.Shape{Name: "DescribeAccountAttributesRequest", Kind: shape.Structure}
-	sDescribeAccountAttributesResult_      = &shape.Shape{Name: "DescribeAccountAttributesResult", Kind: shape.Structure}
-	sDescribeAvailabilityZonesRequest_     = &shape.Shape{Name: "DescribeAvailabilityZonesRequest", Kind: shape.Structure}
-	sDescribeAvailabilityZonesResult_      = &shape.Shape{Name: "DescribeAvailabilityZonesResult", Kind: shape.Structure}
-	sDescribeKeyPairsRequest_              = &shape.Shape{Name: "DescribeKeyPairsRequest", Kind: shape.Structure}
-	sDescribeKeyPairsResult_               = &shape.Shape{Name: "DescribeKeyPairsResult", Kind: shape.Structure}
-	sDescribeRegionsRequest_               = &shape.Shape{Name: "DescribeRegionsRequest", Kind: shape.Structure}
-	sDescribeRegionsResult_                = &shape.Shape{Name: "DescribeRegionsResult", Kind: shape.Structure}
-	sDescribeSecurityGroupsMaxResults_     = &shape.Shape{Name: "DescribeSecurityGroupsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
-	sDescribeSecurityGroupsRequest_        = &shape.Shape{Name: "DescribeSecurityGroupsRequest", Kind: shape.Structure}
-	sDescribeSecurityGroupsResult_         = &shape.Shape{Name: "DescribeSecurityGroupsResult", Kind: shape.Structure}
-	sDescribeSubnetsMaxResults_            = &shape.Shape{Name: "DescribeSubnetsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
-	sDescribeSubnetsRequest_               = &shape.Shape{Name: "DescribeSubnetsRequest", Kind: shape.Structure}
-	sDescribeSubnetsResult_                = &shape.Shape{Name: "DescribeSubnetsResult", Kind: shape.Structure}
-	sDescribeTagsRequest_                  = &shape.Shape{Name: "DescribeTagsRequest", Kind: shape.Structure}
-	sDescribeTagsResult_                   = &shape.Shape{Name: "DescribeTagsResult", Kind: shape.Structure}
-	sDescribeVpcsMaxResults_               = &shape.Shape{Name: "DescribeVpcsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
-	sDescribeVpcsRequest_                  = &shape.Shape{Name: "DescribeVpcsRequest", Kind: shape.Structure}
-	sDescribeVpcsResult_                   = &shape.Shape{Name: "DescribeVpcsResult", Kind: shape.Structure}
-	sFilter_                               = &shape.Shape{Name: "Filter", Kind: shape.Structure}
-	sFilterList_                           = &shape.Shape{Name: "FilterList", Kind: shape.List}
-	sGroupIdStringList_                    = &shape.Shape{Name: "GroupIdStringList", Kind: shape.List}
-	sGroupNameStringList_                  = &shape.Shape{Name: "GroupNameStringList", Kind: shape.List}
-	sHostnameType_                         = &shape.Shape{Name: "HostnameType", Kind: shape.String, Enum: []string{"ip-name", "resource-name"}}
-	sImportKeyPairRequest_                 = &shape.Shape{Name: "ImportKeyPairRequest", Kind: shape.Structure}
-	sImportKeyPairResult_                  = &shape.Shape{Name: "ImportKeyPairResult", Kind: shape.Structure}
-	sInteger_                              = &shape.Shape{Name: "Integer", Kind: shape.Integer}
-	sIpPermission_                         = &shape.Shape{Name: "IpPermission", Kind: shape.Structure}
-	sIpPermissionList_                     = &shape.Shape{Name: "IpPermissionList", Kind: shape.List}
-	sIpRange_                              = &shape.Shape{Name: "IpRange", Kind: shape.Structure}
-	sIpRangeList_                          = &shape.Shape{Name: "IpRangeList", Kind: shape.List}
-	sIpSource_                             = &shape.Shape{Name: "IpSource", Kind: shape.String, Enum: []string{"amazon", "byoip", "none"}}
-	sIpv6AddressAttribute_                 = &shape.Shape{Name: "Ipv6AddressAttribute", Kind: shape.String, Enum: []string{"public", "private"}}
-	sIpv6Range_                            = &shape.Shape{Name: "Ipv6Range", Kind: shape.Structure}
-	sIpv6RangeList_                        = &shape.Shape{Name: "Ipv6RangeList", Kind: shape.List}
-	sKeyFormat_                            = &shape.Shape{Name: "KeyFormat", Kind: shape.String, Enum: []string{"pem", "ppk"}}
-	sKeyNameStringList_                    = &shape.Shape{Name: "KeyNameStringList", Kind: shape.List}
-	sKeyPair_                              = &shape.Shape{Name: "KeyPair", Kind: shape.Structure}
-	sKeyPairId_                            = &shape.Shape{Name: "KeyPairId", Kind: shape.String}
-	sKeyPairIdStringList_                  = &shape.Shape{Name: "KeyPairIdStringList", Kind: shape.List}
-	sKeyPairInfo_                          = &shape.Shape{Name: "KeyPairInfo", Kind: shape.Structure}
-	sKeyPairList_                          = &shape.Shape{Name: "KeyPairList", Kind: shape.List}
-	sKeyPairName_                          = &shape.Shape{Name: "KeyPairName", Kind: shape.String}
-	sKeyPairNameWithResolver_              = &shape.Shape{Name: "KeyPairNameWithResolver", Kind: shape.String}
-	sKeyType_                              = &shape.Shape{Name: "KeyType", Kind: shape.String, Enum: []string{"rsa", "ed25519"}}
-	sMillisecondDateTime_                  = &shape.Shape{Name: "MillisecondDateTime", Kind: shape.Timestamp}
-	sPrefixListId_                         = &shape.Shape{Name: "PrefixListId", Kind: shape.Structure}
-	sPrefixListIdList_                     = &shape.Shape{Name: "PrefixListIdList", Kind: shape.List}
-	sPrefixListResourceId_                 = &shape.Shape{Name: "PrefixListResourceId", Kind: shape.String}
-	sPrivateDnsNameOptionsOnLaunch_        = &shape.Shape{Name: "PrivateDnsNameOptionsOnLaunch", Kind: shape.Structure}
-	sReferencedSecurityGroup_              = &shape.Shape{Name: "ReferencedSecurityGroup", Kind: shape.Structure}
-	sRegion_                               = &shape.Shape{Name: "Region", Kind: shape.Structure}
-	sRegionGeography_                      = &shape.Shape{Name: "RegionGeography", Kind: shape.Structure}
-	sRegionGeographyList_                  = &shape.Shape{Name: "RegionGeographyList", Kind: shape.List}
-	sRegionList_                           = &shape.Shape{Name: "RegionList", Kind: shape.List}
-	sRegionNameStringList_                 = &shape.Shape{Name: "RegionNameStringList", Kind: shape.List}
-	sResourceIdList_                       = &shape.Shape{Name: "ResourceIdList", Kind: shape.List}
-	sResourceType_                         = &shape.Shape{Name: "ResourceType", Kind: shape.String, Enum: []string{"capacity-reservation", "client-vpn-endpoint", "customer-gateway", "carrier-gateway", "coip-pool", "declarative-policies-report", "dedicated-host", "dhcp-options", "egress-only-internet-gateway", "elastic-ip", "elastic-gpu", "export-image-task", "export-instance-task", "fleet", "fpga-image", "host-reservation", "image", "image-usage-report", "import-image-task", "import-snapshot-task", "instance", "instance-event-window", "internet-gateway", "ipam", "ipam-pool", "ipam-scope", "ipv4pool-ec2", "ipv6pool-ec2", "key-pair", "launch-template", "local-gateway", "local-gateway-route-table", "local-gateway-virtual-interface", "local-gateway-virtual-interface-group", "local-gateway-route-table-vpc-association", "local-gateway-route-table-virtual-interface-group-association", "natgateway", "network-acl", "network-interface", "network-insights-analysis", "network-insights-path", "network-insights-access-scope", "network-insights-access-scope-analysis", "outpost-lag", "placement-group", "prefix-list", "replace-root-volume-task", "reserved-instances", "route-table", "security-group", "security-group-rule", "service-link-virtual-interface", "snapshot", "spot-fleet-request", "spot-instances-request", "subnet", "subnet-cidr-reservation", "traffic-mirror-filter", "traffic-mirror-session", "traffic-mirror-target", "transit-gateway", "transit-gateway-attachment", "transit-gateway-connect-peer", "transit-gateway-multicast-domain", "transit-gateway-policy-table", "transit-gateway-metering-policy", "transit-gateway-route-table", "transit-gateway-route-table-announcement", "volume", "vpc", "vpc-endpoint", "vpc-endpoint-connection", "vpc-endpoint-service", "vpc-endpoint-service-permission", "vpc-peering-connection", "vpn-connection", "vpn-gateway", "vpc-flow-log", "capacity-reservation-fleet", "traffic-mirror-filter-rule", "vpc-endpoint-connection-device-type", "verified-access-instance", "verified-access-group", "verified-access-endpoint", "verified-access-policy", "verified-access-trust-provider", "vpn-connection-device-type", "vpc-block-public-access-exclusion", "vpc-encryption-control", "route-server", "route-server-endpoint", "route-server-peer", "ipam-resource-discovery", "ipam-resource-discovery-association", "instance-connect-endpoint", "verified-access-endpoint-target", "ipam-external-resource-verification-token", "capacity-block", "mac-modification-task", "ipam-prefix-list-resolver", "ipam-policy", "ipam-prefix-list-resolver-target", "secondary-interface", "secondary-network", "secondary-subnet", "capacity-manager-data-export", "vpn-concentrator", "ipam-pool-allocation"}}
-	sRevokeSecurityGroupEgressRequest_     = &shape.Shape{Name: "RevokeSecurityGroupEgressRequest", Kind: shape.Structure}
-	sRevokeSecurityGroupEgressResult_      = &shape.Shape{Name: "RevokeSecurityGroupEgressResult", Kind: shape.Structure}
-	sRevokeSecurityGroupIngressRequest_    = &shape.Shape{Name: "RevokeSecurityGroupIngressRequest", Kind: shape.Structure}
-	sRevokeSecurityGroupIngressResult_     = &shape.Shape{Name: "RevokeSecurityGroupIngressResult", Kind: shape.Structure}
-	sRevokedSecurityGroupRule_             = &shape.Shape{Name: "RevokedSecurityGroupRule", Kind: shape.Structure}
-	sRevokedSecurityGroupRuleList_         = &shape.Shape{Name: "RevokedSecurityGroupRuleList", Kind: shape.List}
-	sSecurityGroup_                        = &shape.Shape{Name: "SecurityGroup", Kind: shape.Structure}
-	sSecurityGroupId_                      = &shape.Shape{Name: "SecurityGroupId", Kind: shape.String}
-	sSecurityGroupList_                    = &shape.Shape{Name: "SecurityGroupList", Kind: shape.List}
-	sSecurityGroupName_                    = &shape.Shape{Name: "SecurityGroupName", Kind: shape.String}
-	sSecurityGroupRule_                    = &shape.Shape{Name: "SecurityGroupRule", Kind: shape.Structure}
-	sSecurityGroupRuleId_                  = &shape.Shape{Name: "SecurityGroupRuleId", Kind: shape.String}
-	sSecurityGroupRuleIdList_              = &shape.Shape{Name: "SecurityGroupRuleIdList", Kind: shape.List}
-	sSecurityGroupRuleList_                = &shape.Shape{Name: "SecurityGroupRuleList", Kind: shape.List}
-	sSensitiveUserData_                    = &shape.Shape{Name: "SensitiveUserData", Kind: shape.String, Sensitive: true}
-	sString_                               = &shape.Shape{Name: "String", Kind: shape.String}
-	sSubnet_                               = &shape.Shape{Name: "Subnet", Kind: shape.Structure}
-	sSubnetCidrAssociationId_              = &shape.Shape{Name: "SubnetCidrAssociationId", Kind: shape.String}
-	sSubnetCidrBlockState_                 = &shape.Shape{Name: "SubnetCidrBlockState", Kind: shape.Structure}
-	sSubnetCidrBlockStateCode_             = &shape.Shape{Name: "SubnetCidrBlockStateCode", Kind: shape.String, Enum: []string{"associating", "associated", "disassociating", "disassociated", "failing", "failed"}}
-	sSubnetId_                             = &shape.Shape{Name: "SubnetId", Kind: shape.String}
-	sSubnetIdStringList_                   = &shape.Shape{Name: "SubnetIdStringList", Kind: shape.List}
-	sSubnetIpv6CidrBlockAssociation_       = &shape.Shape{Name: "SubnetIpv6CidrBlockAssociation", Kind: shape.Structure}
-	sSubnetIpv6CidrBlockAssociationSet_    = &shape.Shape{Name: "SubnetIpv6CidrBlockAssociationSet", Kind: shape.List}
-	sSubnetList_                           = &shape.Shape{Name: "SubnetList", Kind: shape.List}
-	sSubnetState_                          = &shape.Shape{Name: "SubnetState", Kind: shape.String, Enum: []string{"pending", "available", "unavailable", "failed", "failed-insufficient-capacity"}}
-	sTag_                                  = &shape.Shape{Name: "Tag", Kind: shape.Structure}
-	sTagDescription_                       = &shape.Shape{Name: "TagDescription", Kind: shape.Structure}
-	sTagDescriptionList_                   = &shape.Shape{Name: "TagDescriptionList", Kind: shape.List}
-	sTagList_                              = &shape.Shape{Name: "TagList", Kind: shape.List}
-	sTagSpecification_                     = &shape.Shape{Name: "TagSpecification", Kind: shape.Structure}
-	sTagSpecificationList_                 = &shape.Shape{Name: "TagSpecificationList", Kind: shape.List}
-	sTaggableResourceId_                   = &shape.Shape{Name: "TaggableResourceId", Kind: shape.String}
-	sTenancy_                              = &shape.Shape{Name: "Tenancy", Kind: shape.String, Enum: []string{"default", "dedicated", "host"}}
-	sUserIdGroupPair_                      = &shape.Shape{Name: "UserIdGroupPair", Kind: shape.Structure}
-	sUserIdGroupPairList_                  = &shape.Shape{Name: "UserIdGroupPairList", Kind: shape.List}
-	sValueStringList_                      = &shape.Shape{Name: "ValueStringList", Kind: shape.List}
-	sVpc_                                  = &shape.Shape{Name: "Vpc", Kind: shape.Structure}
-	sVpcCidrBlockAssociation_              = &shape.Shape{Name: "VpcCidrBlockAssociation", Kind: shape.Structure}
-	sVpcCidrBlockAssociationSet_           = &shape.Shape{Name: "VpcCidrBlockAssociationSet", Kind: shape.List}
-	sVpcCidrBlockState_                    = &shape.Shape{Name: "VpcCidrBlockState", Kind: shape.Structure}
-	sVpcCidrBlockStateCode_                = &shape.Shape{Name: "VpcCidrBlockStateCode", Kind: shape.String, Enum: []string{"associating", "associated", "disassociating", "disassociated", "failing", "failed"}}
-	sVpcEncryptionControl_                 = &shape.Shape{Name: "VpcEncryptionControl", Kind: shape.Structure}
-	sVpcEncryptionControlExclusion_        = &shape.Shape{Name: "VpcEncryptionControlExclusion", Kind: shape.Structure}
-	sVpcEncryptionControlExclusionState_   = &shape.Shape{Name: "VpcEncryptionControlExclusionState", Kind: shape.String, Enum: []string{"enabling", "enabled", "disabling", "disabled"}}
-	sVpcEncryptionControlExclusions_       = &shape.Shape{Name: "VpcEncryptionControlExclusions", Kind: shape.Structure}
-	sVpcEncryptionControlId_               = &shape.Shape{Name: "VpcEncryptionControlId", Kind: shape.String}
-	sVpcEncryptionControlMode_             = &shape.Shape{Name: "VpcEncryptionControlMode", Kind: shape.String, Enum: []string{"monitor", "enforce"}}
-	sVpcEncryptionControlState_            = &shape.Shape{Name: "VpcEncryptionControlState", Kind: shape.String, Enum: []string{"enforce-in-progress", "monitor-in-progress", "enforce-failed", "monitor-failed", "deleting", "deleted", "available", "creating", "delete-failed"}}
-	sVpcId_                                = &shape.Shape{Name: "VpcId", Kind: shape.String}
-	sVpcIdStringList_                      = &shape.Shape{Name: "VpcIdStringList", Kind: shape.List}
-	sVpcIpv6CidrBlockAssociation_          = &shape.Shape{Name: "VpcIpv6CidrBlockAssociation", Kind: shape.Structure}
-	sVpcIpv6CidrBlockAssociationSet_       = &shape.Shape{Name: "VpcIpv6CidrBlockAssociationSet", Kind: shape.List}
-	sVpcList_                              = &shape.Shape{Name: "VpcList", Kind: shape.List}
-	sVpcState_                             = &shape.Shape{Name: "VpcState", Kind: shape.String, Enum: []string{"pending", "available"}}
-	sZoneIdStringList_                     = &shape.Shape{Name: "ZoneIdStringList", Kind: shape.List}
-	sZoneNameStringList_                   = &shape.Shape{Name: "ZoneNameStringList", Kind: shape.List}
+	sAccountAttribute_                                      = &shape.Shape{Name: "AccountAttribute", Kind: shape.Structure}
+	sAccountAttributeList_                                  = &shape.Shape{Name: "AccountAttributeList", Kind: shape.List}
+	sAccountAttributeName_                                  = &shape.Shape{Name: "AccountAttributeName", Kind: shape.String, Enum: []string{"supported-platforms", "default-vpc"}}
+	sAccountAttributeNameStringList_                        = &shape.Shape{Name: "AccountAttributeNameStringList", Kind: shape.List}
+	sAccountAttributeValue_                                 = &shape.Shape{Name: "AccountAttributeValue", Kind: shape.Structure}
+	sAccountAttributeValueList_                             = &shape.Shape{Name: "AccountAttributeValueList", Kind: shape.List}
+	sAdditionalFlexibleNetworkInterfaces_                   = &shape.Shape{Name: "AdditionalFlexibleNetworkInterfaces", Kind: shape.Integer}
+	sAmdSevSnpSpecification_                                = &shape.Shape{Name: "AmdSevSnpSpecification", Kind: shape.String, Enum: []string{"enabled", "disabled"}}
+	sArchitectureType_                                      = &shape.Shape{Name: "ArchitectureType", Kind: shape.String, Enum: []string{"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"}}
+	sArchitectureTypeList_                                  = &shape.Shape{Name: "ArchitectureTypeList", Kind: shape.List}
+	sArchitectureValues_                                    = &shape.Shape{Name: "ArchitectureValues", Kind: shape.String, Enum: []string{"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"}}
+	sAttachmentLimitType_                                   = &shape.Shape{Name: "AttachmentLimitType", Kind: shape.String, Enum: []string{"shared", "dedicated"}}
+	sAttachmentStatus_                                      = &shape.Shape{Name: "AttachmentStatus", Kind: shape.String, Enum: []string{"attaching", "attached", "detaching", "detached"}}
+	sAttributeBooleanValue_                                 = &shape.Shape{Name: "AttributeBooleanValue", Kind: shape.Structure}
+	sAttributeValue_                                        = &shape.Shape{Name: "AttributeValue", Kind: shape.Structure}
+	sAuthorizeSecurityGroupEgressRequest_                   = &shape.Shape{Name: "AuthorizeSecurityGroupEgressRequest", Kind: shape.Structure}
+	sAuthorizeSecurityGroupEgressResult_                    = &shape.Shape{Name: "AuthorizeSecurityGroupEgressResult", Kind: shape.Structure}
+	sAuthorizeSecurityGroupIngressRequest_                  = &shape.Shape{Name: "AuthorizeSecurityGroupIngressRequest", Kind: shape.Structure}
+	sAuthorizeSecurityGroupIngressResult_                   = &shape.Shape{Name: "AuthorizeSecurityGroupIngressResult", Kind: shape.Structure}
+	sAutoRecoveryFlag_                                      = &shape.Shape{Name: "AutoRecoveryFlag", Kind: shape.Boolean}
+	sAvailabilityZone_                                      = &shape.Shape{Name: "AvailabilityZone", Kind: shape.Structure}
+	sAvailabilityZoneGeography_                             = &shape.Shape{Name: "AvailabilityZoneGeography", Kind: shape.Structure}
+	sAvailabilityZoneGeographyList_                         = &shape.Shape{Name: "AvailabilityZoneGeographyList", Kind: shape.List}
+	sAvailabilityZoneId_                                    = &shape.Shape{Name: "AvailabilityZoneId", Kind: shape.String}
+	sAvailabilityZoneList_                                  = &shape.Shape{Name: "AvailabilityZoneList", Kind: shape.List}
+	sAvailabilityZoneMessage_                               = &shape.Shape{Name: "AvailabilityZoneMessage", Kind: shape.Structure}
+	sAvailabilityZoneMessageList_                           = &shape.Shape{Name: "AvailabilityZoneMessageList", Kind: shape.List}
+	sAvailabilityZoneOptInStatus_                           = &shape.Shape{Name: "AvailabilityZoneOptInStatus", Kind: shape.String, Enum: []string{"opt-in-not-required", "opted-in", "not-opted-in"}}
+	sAvailabilityZoneState_                                 = &shape.Shape{Name: "AvailabilityZoneState", Kind: shape.String, Enum: []string{"available", "information", "impaired", "unavailable", "constrained"}}
+	sAvailabilityZoneSubGeography_                          = &shape.Shape{Name: "AvailabilityZoneSubGeography", Kind: shape.Structure}
+	sAvailabilityZoneSubGeographyList_                      = &shape.Shape{Name: "AvailabilityZoneSubGeographyList", Kind: shape.List}
+	sBandwidthWeightingType_                                = &shape.Shape{Name: "BandwidthWeightingType", Kind: shape.String, Enum: []string{"default", "vpc-1", "ebs-1"}}
+	sBandwidthWeightingTypeList_                            = &shape.Shape{Name: "BandwidthWeightingTypeList", Kind: shape.List}
+	sBareMetalFlag_                                         = &shape.Shape{Name: "BareMetalFlag", Kind: shape.Boolean}
+	sBaselineBandwidthInGbps_                               = &shape.Shape{Name: "BaselineBandwidthInGbps", Kind: shape.Double}
+	sBaselineBandwidthInMbps_                               = &shape.Shape{Name: "BaselineBandwidthInMbps", Kind: shape.Integer}
+	sBaselineIops_                                          = &shape.Shape{Name: "BaselineIops", Kind: shape.Integer}
+	sBaselineThroughputInMBps_                              = &shape.Shape{Name: "BaselineThroughputInMBps", Kind: shape.Double}
+	sBlob_                                                  = &shape.Shape{Name: "Blob", Kind: shape.Blob}
+	sBlobAttributeValue_                                    = &shape.Shape{Name: "BlobAttributeValue", Kind: shape.Structure}
+	sBlockDeviceMapping_                                    = &shape.Shape{Name: "BlockDeviceMapping", Kind: shape.Structure}
+	sBlockDeviceMappingRequestList_                         = &shape.Shape{Name: "BlockDeviceMappingRequestList", Kind: shape.List}
+	sBlockPublicAccessMode_                                 = &shape.Shape{Name: "BlockPublicAccessMode", Kind: shape.String, Enum: []string{"off", "block-bidirectional", "block-ingress"}}
+	sBlockPublicAccessStates_                               = &shape.Shape{Name: "BlockPublicAccessStates", Kind: shape.Structure}
+	sBoolean_                                               = &shape.Shape{Name: "Boolean", Kind: shape.Boolean}
+	sBootModeType_                                          = &shape.Shape{Name: "BootModeType", Kind: shape.String, Enum: []string{"legacy-bios", "uefi"}}
+	sBootModeTypeList_                                      = &shape.Shape{Name: "BootModeTypeList", Kind: shape.List}
+	sBootModeValues_                                        = &shape.Shape{Name: "BootModeValues", Kind: shape.String, Enum: []string{"legacy-bios", "uefi", "uefi-preferred"}}
+	sBurstablePerformanceFlag_                              = &shape.Shape{Name: "BurstablePerformanceFlag", Kind: shape.Boolean}
+	sCapacityReservationId_                                 = &shape.Shape{Name: "CapacityReservationId", Kind: shape.String}
+	sCapacityReservationPreference_                         = &shape.Shape{Name: "CapacityReservationPreference", Kind: shape.String, Enum: []string{"capacity-reservations-only", "open", "none"}}
+	sCapacityReservationSpecification_                      = &shape.Shape{Name: "CapacityReservationSpecification", Kind: shape.Structure}
+	sCapacityReservationSpecificationResponse_              = &shape.Shape{Name: "CapacityReservationSpecificationResponse", Kind: shape.Structure}
+	sCapacityReservationTarget_                             = &shape.Shape{Name: "CapacityReservationTarget", Kind: shape.Structure}
+	sCapacityReservationTargetResponse_                     = &shape.Shape{Name: "CapacityReservationTargetResponse", Kind: shape.Structure}
+	sCoipPoolId_                                            = &shape.Shape{Name: "CoipPoolId", Kind: shape.String}
+	sConnectionTrackingSpecificationRequest_                = &shape.Shape{Name: "ConnectionTrackingSpecificationRequest", Kind: shape.Structure}
+	sConnectionTrackingSpecificationResponse_               = &shape.Shape{Name: "ConnectionTrackingSpecificationResponse", Kind: shape.Structure}
+	sCoreCount_                                             = &shape.Shape{Name: "CoreCount", Kind: shape.Integer}
+	sCoreCountList_                                         = &shape.Shape{Name: "CoreCountList", Kind: shape.List}
+	sCpuManufacturerName_                                   = &shape.Shape{Name: "CpuManufacturerName", Kind: shape.String}
+	sCpuOptions_                                            = &shape.Shape{Name: "CpuOptions", Kind: shape.Structure}
+	sCpuOptionsRequest_                                     = &shape.Shape{Name: "CpuOptionsRequest", Kind: shape.Structure}
+	sCreateKeyPairRequest_                                  = &shape.Shape{Name: "CreateKeyPairRequest", Kind: shape.Structure}
+	sCreateSecurityGroupRequest_                            = &shape.Shape{Name: "CreateSecurityGroupRequest", Kind: shape.Structure}
+	sCreateSecurityGroupResult_                             = &shape.Shape{Name: "CreateSecurityGroupResult", Kind: shape.Structure}
+	sCreateTagsRequest_                                     = &shape.Shape{Name: "CreateTagsRequest", Kind: shape.Structure}
+	sCreditSpecificationRequest_                            = &shape.Shape{Name: "CreditSpecificationRequest", Kind: shape.Structure}
+	sCurrentGenerationFlag_                                 = &shape.Shape{Name: "CurrentGenerationFlag", Kind: shape.Boolean}
+	sDITMaxResults_                                         = &shape.Shape{Name: "DITMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 100, HasMax: true}
+	sDateTime_                                              = &shape.Shape{Name: "DateTime", Kind: shape.Timestamp}
+	sDedicatedHostFlag_                                     = &shape.Shape{Name: "DedicatedHostFlag", Kind: shape.Boolean}
+	sDefaultConnectionTrackingConfiguration_                = &shape.Shape{Name: "DefaultConnectionTrackingConfiguration", Kind: shape.Structure}
+	sDefaultEnaQueueCountPerInterface_                      = &shape.Shape{Name: "DefaultEnaQueueCountPerInterface", Kind: shape.Integer}
+	sDefaultNetworkCardIndex_                               = &shape.Shape{Name: "DefaultNetworkCardIndex", Kind: shape.Integer}
+	sDefaultTcpEstablishedTimeout_                          = &shape.Shape{Name: "DefaultTcpEstablishedTimeout", Kind: shape.Integer}
+	sDefaultUdpStreamTimeout_                               = &shape.Shape{Name: "DefaultUdpStreamTimeout", Kind: shape.Integer}
+	sDefaultUdpTimeout_                                     = &shape.Shape{Name: "DefaultUdpTimeout", Kind: shape.Integer}
+	sDeleteKeyPairRequest_                                  = &shape.Shape{Name: "DeleteKeyPairRequest", Kind: shape.Structure}
+	sDeleteKeyPairResult_                                   = &shape.Shape{Name: "DeleteKeyPairResult", Kind: shape.Structure}
+	sDeleteSecurityGroupRequest_                            = &shape.Shape{Name: "DeleteSecurityGroupRequest", Kind: shape.Structure}
+	sDeleteSecurityGroupResult_                             = &shape.Shape{Name: "DeleteSecurityGroupResult", Kind: shape.Structure}
+	sDeleteTagsRequest_                                     = &shape.Shape{Name: "DeleteTagsRequest", Kind: shape.Structure}
+	sDescribeAccountAttributesRequest_                      = &shape.Shape{Name: "DescribeAccountAttributesRequest", Kind: shape.Structure}
+	sDescribeAccountAttributesResult_                       = &shape.Shape{Name: "DescribeAccountAttributesResult", Kind: shape.Structure}
+	sDescribeAvailabilityZonesRequest_                      = &shape.Shape{Name: "DescribeAvailabilityZonesRequest", Kind: shape.Structure}
+	sDescribeAvailabilityZonesResult_                       = &shape.Shape{Name: "DescribeAvailabilityZonesResult", Kind: shape.Structure}
+	sDescribeInstanceStatusRequest_                         = &shape.Shape{Name: "DescribeInstanceStatusRequest", Kind: shape.Structure}
+	sDescribeInstanceStatusResult_                          = &shape.Shape{Name: "DescribeInstanceStatusResult", Kind: shape.Structure}
+	sDescribeInstanceTypesRequest_                          = &shape.Shape{Name: "DescribeInstanceTypesRequest", Kind: shape.Structure}
+	sDescribeInstanceTypesResult_                           = &shape.Shape{Name: "DescribeInstanceTypesResult", Kind: shape.Structure}
+	sDescribeInstancesRequest_                              = &shape.Shape{Name: "DescribeInstancesRequest", Kind: shape.Structure}
+	sDescribeInstancesResult_                               = &shape.Shape{Name: "DescribeInstancesResult", Kind: shape.Structure}
+	sDescribeKeyPairsRequest_                               = &shape.Shape{Name: "DescribeKeyPairsRequest", Kind: shape.Structure}
+	sDescribeKeyPairsResult_                                = &shape.Shape{Name: "DescribeKeyPairsResult", Kind: shape.Structure}
+	sDescribeRegionsRequest_                                = &shape.Shape{Name: "DescribeRegionsRequest", Kind: shape.Structure}
+	sDescribeRegionsResult_                                 = &shape.Shape{Name: "DescribeRegionsResult", Kind: shape.Structure}
+	sDescribeSecurityGroupsMaxResults_                      = &shape.Shape{Name: "DescribeSecurityGroupsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
+	sDescribeSecurityGroupsRequest_                         = &shape.Shape{Name: "DescribeSecurityGroupsRequest", Kind: shape.Structure}
+	sDescribeSecurityGroupsResult_                          = &shape.Shape{Name: "DescribeSecurityGroupsResult", Kind: shape.Structure}
+	sDescribeSubnetsMaxResults_                             = &shape.Shape{Name: "DescribeSubnetsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
+	sDescribeSubnetsRequest_                                = &shape.Shape{Name: "DescribeSubnetsRequest", Kind: shape.Structure}
+	sDescribeSubnetsResult_                                 = &shape.Shape{Name: "DescribeSubnetsResult", Kind: shape.Structure}
+	sDescribeTagsRequest_                                   = &shape.Shape{Name: "DescribeTagsRequest", Kind: shape.Structure}
+	sDescribeTagsResult_                                    = &shape.Shape{Name: "DescribeTagsResult", Kind: shape.Structure}
+	sDescribeVpcsMaxResults_                                = &shape.Shape{Name: "DescribeVpcsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
+	sDescribeVpcsRequest_                                   = &shape.Shape{Name: "DescribeVpcsRequest", Kind: shape.Structure}
+	sDescribeVpcsResult_                                    = &shape.Shape{Name: "DescribeVpcsResult", Kind: shape.Structure}
+	sDeviceType_                                            = &shape.Shape{Name: "DeviceType", Kind: shape.String, Enum: []string{"ebs", "instance-store"}}
+	sDiskCount_                                             = &shape.Shape{Name: "DiskCount", Kind: shape.Integer}
+	sDiskInfo_                                              = &shape.Shape{Name: "DiskInfo", Kind: shape.Structure}
+	sDiskInfoList_                                          = &shape.Shape{Name: "DiskInfoList", Kind: shape.List}
+	sDiskSize_                                              = &shape.Shape{Name: "DiskSize", Kind: shape.Long}
+	sDiskType_                                              = &shape.Shape{Name: "DiskType", Kind: shape.String, Enum: []string{"hdd", "ssd"}}
+	sEbsBlockDevice_                                        = &shape.Shape{Name: "EbsBlockDevice", Kind: shape.Structure}
+	sEbsCardIndex_                                          = &shape.Shape{Name: "EbsCardIndex", Kind: shape.Integer}
+	sEbsCardInfo_                                           = &shape.Shape{Name: "EbsCardInfo", Kind: shape.Structure}
+	sEbsCardInfoList_                                       = &shape.Shape{Name: "EbsCardInfoList", Kind: shape.List}
+	sEbsEncryptionSupport_                                  = &shape.Shape{Name: "EbsEncryptionSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
+	sEbsInfo_                                               = &shape.Shape{Name: "EbsInfo", Kind: shape.Structure}
+	sEbsInstanceBlockDevice_                                = &shape.Shape{Name: "EbsInstanceBlockDevice", Kind: shape.Structure}
+	sEbsInstanceBlockDeviceSpecification_                   = &shape.Shape{Name: "EbsInstanceBlockDeviceSpecification", Kind: shape.Structure}
+	sEbsNvmeSupport_                                        = &shape.Shape{Name: "EbsNvmeSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "required"}}
+	sEbsOptimizedInfo_                                      = &shape.Shape{Name: "EbsOptimizedInfo", Kind: shape.Structure}
+	sEbsOptimizedSupport_                                   = &shape.Shape{Name: "EbsOptimizedSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "default"}}
+	sEbsStatusDetails_                                      = &shape.Shape{Name: "EbsStatusDetails", Kind: shape.Structure}
+	sEbsStatusDetailsList_                                  = &shape.Shape{Name: "EbsStatusDetailsList", Kind: shape.List}
+	sEbsStatusSummary_                                      = &shape.Shape{Name: "EbsStatusSummary", Kind: shape.Structure}
+	sEfaInfo_                                               = &shape.Shape{Name: "EfaInfo", Kind: shape.Structure}
+	sEfaSupportedFlag_                                      = &shape.Shape{Name: "EfaSupportedFlag", Kind: shape.Boolean}
+	sElasticGpuAssociation_                                 = &shape.Shape{Name: "ElasticGpuAssociation", Kind: shape.Structure}
+	sElasticGpuAssociationList_                             = &shape.Shape{Name: "ElasticGpuAssociationList", Kind: shape.List}
+	sElasticGpuId_                                          = &shape.Shape{Name: "ElasticGpuId", Kind: shape.String}
+	sElasticGpuSpecification_                               = &shape.Shape{Name: "ElasticGpuSpecification", Kind: shape.Structure}
+	sElasticGpuSpecifications_                              = &shape.Shape{Name: "ElasticGpuSpecifications", Kind: shape.List}
+	sElasticInferenceAccelerator_                           = &shape.Shape{Name: "ElasticInferenceAccelerator", Kind: shape.Structure}
+	sElasticInferenceAcceleratorAssociation_                = &shape.Shape{Name: "ElasticInferenceAcceleratorAssociation", Kind: shape.Structure}
+	sElasticInferenceAcceleratorAssociationList_            = &shape.Shape{Name: "ElasticInferenceAcceleratorAssociationList", Kind: shape.List}
+	sElasticInferenceAcceleratorCount_                      = &shape.Shape{Name: "ElasticInferenceAcceleratorCount", Kind: shape.Integer, Min: 1, HasMin: true}
+	sElasticInferenceAccelerators_                          = &shape.Shape{Name: "ElasticInferenceAccelerators", Kind: shape.List}
+	sEnaSrdSpecificationRequest_                            = &shape.Shape{Name: "EnaSrdSpecificationRequest", Kind: shape.Structure}
+	sEnaSrdSupported_                                       = &shape.Shape{Name: "EnaSrdSupported", Kind: shape.Boolean}
+	sEnaSrdUdpSpecificationRequest_                         = &shape.Shape{Name: "EnaSrdUdpSpecificationRequest", Kind: shape.Structure}
+	sEnaSupport_                                            = &shape.Shape{Name: "EnaSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "required"}}
+	sEnclaveOptions_                                        = &shape.Shape{Name: "EnclaveOptions", Kind: shape.Structure}
+	sEnclaveOptionsRequest_                                 = &shape.Shape{Name: "EnclaveOptionsRequest", Kind: shape.Structure}
+	sEncryptionInTransitSupported_                          = &shape.Shape{Name: "EncryptionInTransitSupported", Kind: shape.Boolean}
+	sEphemeralNvmeSupport_                                  = &shape.Shape{Name: "EphemeralNvmeSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "required"}}
+	sEventCode_                                             = &shape.Shape{Name: "EventCode", Kind: shape.String, Enum: []string{"instance-reboot", "system-reboot", "system-maintenance", "instance-retirement", "instance-stop"}}
+	sFilter_                                                = &shape.Shape{Name: "Filter", Kind: shape.Structure}
+	sFilterList_                                            = &shape.Shape{Name: "FilterList", Kind: shape.List}
+	sFlexibleEnaQueuesSupport_                              = &shape.Shape{Name: "FlexibleEnaQueuesSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
+	sFpgaDeviceCount_                                       = &shape.Shape{Name: "FpgaDeviceCount", Kind: shape.Integer}
+	sFpgaDeviceInfo_                                        = &shape.Shape{Name: "FpgaDeviceInfo", Kind: shape.Structure}
+	sFpgaDeviceInfoList_                                    = &shape.Shape{Name: "FpgaDeviceInfoList", Kind: shape.List}
+	sFpgaDeviceManufacturerName_                            = &shape.Shape{Name: "FpgaDeviceManufacturerName", Kind: shape.String}
+	sFpgaDeviceMemoryInfo_                                  = &shape.Shape{Name: "FpgaDeviceMemoryInfo", Kind: shape.Structure}
+	sFpgaDeviceMemorySize_                                  = &shape.Shape{Name: "FpgaDeviceMemorySize", Kind: shape.Integer}
+	sFpgaDeviceName_                                        = &shape.Shape{Name: "FpgaDeviceName", Kind: shape.String}
+	sFpgaInfo_                                              = &shape.Shape{Name: "FpgaInfo", Kind: shape.Structure}
+	sFreeTierEligibleFlag_                                  = &shape.Shape{Name: "FreeTierEligibleFlag", Kind: shape.Boolean}
+	sGetConsoleOutputRequest_                               = &shape.Shape{Name: "GetConsoleOutputRequest", Kind: shape.Structure}
+	sGetConsoleOutputResult_                                = &shape.Shape{Name: "GetConsoleOutputResult", Kind: shape.Structure}
+	sGpuDeviceCount_                                        = &shape.Shape{Name: "GpuDeviceCount", Kind: shape.Integer}
+	sGpuDeviceInfo_                                         = &shape.Shape{Name: "GpuDeviceInfo", Kind: shape.Structure}
+	sGpuDeviceInfoList_                                     = &shape.Shape{Name: "GpuDeviceInfoList", Kind: shape.List}
+	sGpuDeviceManufacturerName_                             = &shape.Shape{Name: "GpuDeviceManufacturerName", Kind: shape.String}
+	sGpuDeviceMemoryInfo_                                   = &shape.Shape{Name: "GpuDeviceMemoryInfo", Kind: shape.Structure}
+	sGpuDeviceMemorySize_                                   = &shape.Shape{Name: "GpuDeviceMemorySize", Kind: shape.Integer}
+	sGpuDeviceName_                                         = &shape.Shape{Name: "GpuDeviceName", Kind: shape.String}
+	sGpuInfo_                                               = &shape.Shape{Name: "GpuInfo", Kind: shape.Structure}
+	sGpuPartitionSize_                                      = &shape.Shape{Name: "GpuPartitionSize", Kind: shape.Double}
+	sGroupIdStringList_                                     = &shape.Shape{Name: "GroupIdStringList", Kind: shape.List}
+	sGroupIdentifier_                                       = &shape.Shape{Name: "GroupIdentifier", Kind: shape.Structure}
+	sGroupIdentifierList_                                   = &shape.Shape{Name: "GroupIdentifierList", Kind: shape.List}
+	sGroupNameStringList_                                   = &shape.Shape{Name: "GroupNameStringList", Kind: shape.List}
+	sHibernationFlag_                                       = &shape.Shape{Name: "HibernationFlag", Kind: shape.Boolean}
+	sHibernationOptions_                                    = &shape.Shape{Name: "HibernationOptions", Kind: shape.Structure}
+	sHibernationOptionsRequest_                             = &shape.Shape{Name: "HibernationOptionsRequest", Kind: shape.Structure}
+	sHostnameType_                                          = &shape.Shape{Name: "HostnameType", Kind: shape.String, Enum: []string{"ip-name", "resource-name"}}
+	sHttpTokensState_                                       = &shape.Shape{Name: "HttpTokensState", Kind: shape.String, Enum: []string{"optional", "required"}}
+	sHypervisorType_                                        = &shape.Shape{Name: "HypervisorType", Kind: shape.String, Enum: []string{"ovm", "xen"}}
+	sIamInstanceProfile_                                    = &shape.Shape{Name: "IamInstanceProfile", Kind: shape.Structure}
+	sIamInstanceProfileSpecification_                       = &shape.Shape{Name: "IamInstanceProfileSpecification", Kind: shape.Structure}
+	sImageId_                                               = &shape.Shape{Name: "ImageId", Kind: shape.String}
+	sImportKeyPairRequest_                                  = &shape.Shape{Name: "ImportKeyPairRequest", Kind: shape.Structure}
+	sImportKeyPairResult_                                   = &shape.Shape{Name: "ImportKeyPairResult", Kind: shape.Structure}
+	sIncludeUnsupportedInRegion_                            = &shape.Shape{Name: "IncludeUnsupportedInRegion", Kind: shape.Boolean}
+	sInferenceAcceleratorInfo_                              = &shape.Shape{Name: "InferenceAcceleratorInfo", Kind: shape.Structure}
+	sInferenceDeviceCount_                                  = &shape.Shape{Name: "InferenceDeviceCount", Kind: shape.Integer}
+	sInferenceDeviceInfo_                                   = &shape.Shape{Name: "InferenceDeviceInfo", Kind: shape.Structure}
+	sInferenceDeviceInfoList_                               = &shape.Shape{Name: "InferenceDeviceInfoList", Kind: shape.List, LocationName: "item"}
+	sInferenceDeviceManufacturerName_                       = &shape.Shape{Name: "InferenceDeviceManufacturerName", Kind: shape.String}
+	sInferenceDeviceMemoryInfo_                             = &shape.Shape{Name: "InferenceDeviceMemoryInfo", Kind: shape.Structure}
+	sInferenceDeviceMemorySize_                             = &shape.Shape{Name: "InferenceDeviceMemorySize", Kind: shape.Integer}
+	sInferenceDeviceName_                                   = &shape.Shape{Name: "InferenceDeviceName", Kind: shape.String}
+	sInstance_                                              = &shape.Shape{Name: "Instance", Kind: shape.Structure}
+	sInstanceAttachmentEnaSrdSpecification_                 = &shape.Shape{Name: "InstanceAttachmentEnaSrdSpecification", Kind: shape.Structure}
+	sInstanceAttachmentEnaSrdUdpSpecification_              = &shape.Shape{Name: "InstanceAttachmentEnaSrdUdpSpecification", Kind: shape.Structure}
+	sInstanceAttributeName_                                 = &shape.Shape{Name: "InstanceAttributeName", Kind: shape.String, Enum: []string{"instanceType", "kernel", "ramdisk", "userData", "disableApiTermination", "instanceInitiatedShutdownBehavior", "rootDeviceName", "blockDeviceMapping", "productCodes", "sourceDestCheck", "groupSet", "ebsOptimized", "sriovNetSupport", "enaSupport", "enclaveOptions", "disableApiStop"}}
+	sInstanceAutoRecoveryState_                             = &shape.Shape{Name: "InstanceAutoRecoveryState", Kind: shape.String, Enum: []string{"disabled", "default"}}
+	sInstanceBandwidthWeighting_                            = &shape.Shape{Name: "InstanceBandwidthWeighting", Kind: shape.String, Enum: []string{"default", "vpc-1", "ebs-1"}}
+	sInstanceBlockDeviceMapping_                            = &shape.Shape{Name: "InstanceBlockDeviceMapping", Kind: shape.Structure}
+	sInstanceBlockDeviceMappingList_                        = &shape.Shape{Name: "InstanceBlockDeviceMappingList", Kind: shape.List}
+	sInstanceBlockDeviceMappingSpecification_               = &shape.Shape{Name: "InstanceBlockDeviceMappingSpecification", Kind: shape.Structure}
+	sInstanceBlockDeviceMappingSpecificationList_           = &shape.Shape{Name: "InstanceBlockDeviceMappingSpecificationList", Kind: shape.List}
+	sInstanceBootModeValues_                                = &shape.Shape{Name: "InstanceBootModeValues", Kind: shape.String, Enum: []string{"legacy-bios", "uefi"}}
+	sInstanceEventId_                                       = &shape.Shape{Name: "InstanceEventId", Kind: shape.String}
+	sInstanceId_                                            = &shape.Shape{Name: "InstanceId", Kind: shape.String}
+	sInstanceIdStringList_                                  = &shape.Shape{Name: "InstanceIdStringList", Kind: shape.List}
+	sInstanceInterruptionBehavior_                          = &shape.Shape{Name: "InstanceInterruptionBehavior", Kind: shape.String, Enum: []string{"hibernate", "stop", "terminate"}}
+	sInstanceIpv4Prefix_                                    = &shape.Shape{Name: "InstanceIpv4Prefix", Kind: shape.Structure}
+	sInstanceIpv4PrefixList_                                = &shape.Shape{Name: "InstanceIpv4PrefixList", Kind: shape.List}
+	sInstanceIpv6Address_                                   = &shape.Shape{Name: "InstanceIpv6Address", Kind: shape.Structure}
+	sInstanceIpv6AddressList_                               = &shape.Shape{Name: "InstanceIpv6AddressList", Kind: shape.List}
+	sInstanceIpv6Prefix_                                    = &shape.Shape{Name: "InstanceIpv6Prefix", Kind: shape.Structure}
+	sInstanceIpv6PrefixList_                                = &shape.Shape{Name: "InstanceIpv6PrefixList", Kind: shape.List}
+	sInstanceLifecycleType_                                 = &shape.Shape{Name: "InstanceLifecycleType", Kind: shape.String, Enum: []string{"spot", "scheduled", "capacity-block", "interruptible-capacity-reservation"}}
+	sInstanceList_                                          = &shape.Shape{Name: "InstanceList", Kind: shape.List}
+	sInstanceMaintenanceOptions_                            = &shape.Shape{Name: "InstanceMaintenanceOptions", Kind: shape.Structure}
+	sInstanceMaintenanceOptionsRequest_                     = &shape.Shape{Name: "InstanceMaintenanceOptionsRequest", Kind: shape.Structure}
+	sInstanceMarketOptionsRequest_                          = &shape.Shape{Name: "InstanceMarketOptionsRequest", Kind: shape.Structure}
+	sInstanceMetadataEndpointState_                         = &shape.Shape{Name: "InstanceMetadataEndpointState", Kind: shape.String, Enum: []string{"disabled", "enabled"}}
+	sInstanceMetadataOptionsRequest_                        = &shape.Shape{Name: "InstanceMetadataOptionsRequest", Kind: shape.Structure}
+	sInstanceMetadataOptionsResponse_                       = &shape.Shape{Name: "InstanceMetadataOptionsResponse", Kind: shape.Structure}
+	sInstanceMetadataOptionsState_                          = &shape.Shape{Name: "InstanceMetadataOptionsState", Kind: shape.String, Enum: []string{"pending", "applied"}}
+	sInstanceMetadataProtocolState_                         = &shape.Shape{Name: "InstanceMetadataProtocolState", Kind: shape.String, Enum: []string{"disabled", "enabled"}}
+	sInstanceMetadataTagsState_                             = &shape.Shape{Name: "InstanceMetadataTagsState", Kind: shape.String, Enum: []string{"disabled", "enabled"}}
+	sInstanceNetworkInterface_                              = &shape.Shape{Name: "InstanceNetworkInterface", Kind: shape.Structure}
+	sInstanceNetworkInterfaceAssociation_                   = &shape.Shape{Name: "InstanceNetworkInterfaceAssociation", Kind: shape.Structure}
+	sInstanceNetworkInterfaceAttachment_                    = &shape.Shape{Name: "InstanceNetworkInterfaceAttachment", Kind: shape.Structure}
+	sInstanceNetworkInterfaceList_                          = &shape.Shape{Name: "InstanceNetworkInterfaceList", Kind: shape.List}
+	sInstanceNetworkInterfaceSpecification_                 = &shape.Shape{Name: "InstanceNetworkInterfaceSpecification", Kind: shape.Structure}
+	sInstanceNetworkInterfaceSpecificationList_             = &shape.Shape{Name: "InstanceNetworkInterfaceSpecificationList", Kind: shape.List}
+	sInstanceNetworkPerformanceOptions_                     = &shape.Shape{Name: "InstanceNetworkPerformanceOptions", Kind: shape.Structure}
+	sInstanceNetworkPerformanceOptionsRequest_              = &shape.Shape{Name: "InstanceNetworkPerformanceOptionsRequest", Kind: shape.Structure}
+	sInstancePrivateIpAddress_                              = &shape.Shape{Name: "InstancePrivateIpAddress", Kind: shape.Structure}
+	sInstancePrivateIpAddressList_                          = &shape.Shape{Name: "InstancePrivateIpAddressList", Kind: shape.List}
+	sInstanceRebootMigrationState_                          = &shape.Shape{Name: "InstanceRebootMigrationState", Kind: shape.String, Enum: []string{"disabled", "default"}}
+	sInstanceSecondaryInterface_                            = &shape.Shape{Name: "InstanceSecondaryInterface", Kind: shape.Structure}
+	sInstanceSecondaryInterfaceAttachment_                  = &shape.Shape{Name: "InstanceSecondaryInterfaceAttachment", Kind: shape.Structure}
+	sInstanceSecondaryInterfaceList_                        = &shape.Shape{Name: "InstanceSecondaryInterfaceList", Kind: shape.List}
+	sInstanceSecondaryInterfacePrivateIpAddress_            = &shape.Shape{Name: "InstanceSecondaryInterfacePrivateIpAddress", Kind: shape.Structure}
+	sInstanceSecondaryInterfacePrivateIpAddressList_        = &shape.Shape{Name: "InstanceSecondaryInterfacePrivateIpAddressList", Kind: shape.List}
+	sInstanceSecondaryInterfacePrivateIpAddressListRequest_ = &shape.Shape{Name: "InstanceSecondaryInterfacePrivateIpAddressListRequest", Kind: shape.List}
+	sInstanceSecondaryInterfacePrivateIpAddressRequest_     = &shape.Shape{Name: "InstanceSecondaryInterfacePrivateIpAddressRequest", Kind: shape.Structure}
+	sInstanceSecondaryInterfaceSpecificationListRequest_    = &shape.Shape{Name: "InstanceSecondaryInterfaceSpecificationListRequest", Kind: shape.List}
+	sInstanceSecondaryInterfaceSpecificationRequest_        = &shape.Shape{Name: "InstanceSecondaryInterfaceSpecificationRequest", Kind: shape.Structure}
+	sInstanceState_                                         = &shape.Shape{Name: "InstanceState", Kind: shape.Structure}
+	sInstanceStateChange_                                   = &shape.Shape{Name: "InstanceStateChange", Kind: shape.Structure}
+	sInstanceStateChangeList_                               = &shape.Shape{Name: "InstanceStateChangeList", Kind: shape.List}
+	sInstanceStateName_                                     = &shape.Shape{Name: "InstanceStateName", Kind: shape.String, Enum: []string{"pending", "running", "shutting-down", "terminated", "stopping", "stopped"}}
+	sInstanceStatus_                                        = &shape.Shape{Name: "InstanceStatus", Kind: shape.Structure}
+	sInstanceStatusDetails_                                 = &shape.Shape{Name: "InstanceStatusDetails", Kind: shape.Structure}
+	sInstanceStatusDetailsList_                             = &shape.Shape{Name: "InstanceStatusDetailsList", Kind: shape.List}
+	sInstanceStatusEvent_                                   = &shape.Shape{Name: "InstanceStatusEvent", Kind: shape.Structure}
+	sInstanceStatusEventList_                               = &shape.Shape{Name: "InstanceStatusEventList", Kind: shape.List}
+	sInstanceStatusList_                                    = &shape.Shape{Name: "InstanceStatusList", Kind: shape.List}
+	sInstanceStatusSummary_                                 = &shape.Shape{Name: "InstanceStatusSummary", Kind: shape.Structure}
+	sInstanceStorageEncryptionSupport_                      = &shape.Shape{Name: "InstanceStorageEncryptionSupport", Kind: shape.String, Enum: []string{"unsupported", "required"}}
+	sInstanceStorageFlag_                                   = &shape.Shape{Name: "InstanceStorageFlag", Kind: shape.Boolean}
+	sInstanceStorageInfo_                                   = &shape.Shape{Name: "InstanceStorageInfo", Kind: shape.Structure}
+	sInstanceType_                                          = &shape.Shape{Name: "InstanceType", Kind: shape.String, Enum: []string{"a1.medium", "a1.large", "a1.xlarge", "a1.2xlarge", "a1.4xlarge", "a1.metal", "c1.medium", "c1.xlarge", "c3.large", "c3.xlarge", "c3.2xlarge", "c3.4xlarge", "c3.8xlarge", "c4.large", "c4.xlarge", "c4.2xlarge", "c4.4xlarge", "c4.8xlarge", "c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge", "c5.9xlarge", "c5.12xlarge", "c5.18xlarge", "c5.24xlarge", "c5.metal", "c5a.large", "c5a.xlarge", "c5a.2xlarge", "c5a.4xlarge", "c5a.8xlarge", "c5a.12xlarge", "c5a.16xlarge", "c5a.24xlarge", "c5ad.large", "c5ad.xlarge", "c5ad.2xlarge", "c5ad.4xlarge", "c5ad.8xlarge", "c5ad.12xlarge", "c5ad.16xlarge", "c5ad.24xlarge", "c5d.large", "c5d.xlarge", "c5d.2xlarge", "c5d.4xlarge", "c5d.9xlarge", "c5d.12xlarge", "c5d.18xlarge", "c5d.24xlarge", "c5d.metal", "c5n.large", "c5n.xlarge", "c5n.2xlarge", "c5n.4xlarge", "c5n.9xlarge", "c5n.18xlarge", "c5n.metal", "c6g.medium", "c6g.large", "c6g.xlarge", "c6g.2xlarge", "c6g.4xlarge", "c6g.8xlarge", "c6g.12xlarge", "c6g.16xlarge", "c6g.metal", "c6gd.medium", "c6gd.large", "c6gd.xlarge", "c6gd.2xlarge", "c6gd.4xlarge", "c6gd.8xlarge", "c6gd.12xlarge", "c6gd.16xlarge", "c6gd.metal", "c6gn.medium", "c6gn.large", "c6gn.xlarge", "c6gn.2xlarge", "c6gn.4xlarge", "c6gn.8xlarge", "c6gn.12xlarge", "c6gn.16xlarge", "c6i.large", "c6i.xlarge", "c6i.2xlarge", "c6i.4xlarge", "c6i.8xlarge", "c6i.12xlarge", "c6i.16xlarge", "c6i.24xlarge", "c6i.32xlarge", "c6i.metal", "cc1.4xlarge", "cc2.8xlarge", "cg1.4xlarge", "cr1.8xlarge", "d2.xlarge", "d2.2xlarge", "d2.4xlarge", "d2.8xlarge", "d3.xlarge", "d3.2xlarge", "d3.4xlarge", "d3.8xlarge", "d3en.xlarge", "d3en.2xlarge", "d3en.4xlarge", "d3en.6xlarge", "d3en.8xlarge", "d3en.12xlarge", "dl1.24xlarge", "f1.2xlarge", "f1.4xlarge", "f1.16xlarge", "g2.2xlarge", "g2.8xlarge", "g3.4xlarge", "g3.8xlarge", "g3.16xlarge", "g3s.xlarge", "g4ad.xlarge", "g4ad.2xlarge", "g4ad.4xlarge", "g4ad.8xlarge", "g4ad.16xlarge", "g4dn.xlarge", "g4dn.2xlarge", "g4dn.4xlarge", "g4dn.8xlarge", "g4dn.12xlarge", "g4dn.16xlarge", "g4dn.metal", "g5.xlarge", "g5.2xlarge", "g5.4xlarge", "g5.8xlarge", "g5.12xlarge", "g5.16xlarge", "g5.24xlarge", "g5.48xlarge", "g5g.xlarge", "g5g.2xlarge", "g5g.4xlarge", "g5g.8xlarge", "g5g.16xlarge", "g5g.metal", "hi1.4xlarge", "hpc6a.48xlarge", "hs1.8xlarge", "h1.2xlarge", "h1.4xlarge", "h1.8xlarge", "h1.16xlarge", "i2.xlarge", "i2.2xlarge", "i2.4xlarge", "i2.8xlarge", "i3.large", "i3.xlarge", "i3.2xlarge", "i3.4xlarge", "i3.8xlarge", "i3.16xlarge", "i3.metal", "i3en.large", "i3en.xlarge", "i3en.2xlarge", "i3en.3xlarge", "i3en.6xlarge", "i3en.12xlarge", "i3en.24xlarge", "i3en.metal", "im4gn.large", "im4gn.xlarge", "im4gn.2xlarge", "im4gn.4xlarge", "im4gn.8xlarge", "im4gn.16xlarge", "inf1.xlarge", "inf1.2xlarge", "inf1.6xlarge", "inf1.24xlarge", "is4gen.medium", "is4gen.large", "is4gen.xlarge", "is4gen.2xlarge", "is4gen.4xlarge", "is4gen.8xlarge", "m1.small", "m1.medium", "m1.large", "m1.xlarge", "m2.xlarge", "m2.2xlarge", "m2.4xlarge", "m3.medium", "m3.large", "m3.xlarge", "m3.2xlarge", "m4.large", "m4.xlarge", "m4.2xlarge", "m4.4xlarge", "m4.10xlarge", "m4.16xlarge", "m5.large", "m5.xlarge", "m5.2xlarge", "m5.4xlarge", "m5.8xlarge", "m5.12xlarge", "m5.16xlarge", "m5.24xlarge", "m5.metal", "m5a.large", "m5a.xlarge", "m5a.2xlarge", "m5a.4xlarge", "m5a.8xlarge", "m5a.12xlarge", "m5a.16xlarge", "m5a.24xlarge", "m5ad.large", "m5ad.xlarge", "m5ad.2xlarge", "m5ad.4xlarge", "m5ad.8xlarge", "m5ad.12xlarge", "m5ad.16xlarge", "m5ad.24xlarge", "m5d.large", "m5d.xlarge", "m5d.2xlarge", "m5d.4xlarge", "m5d.8xlarge", "m5d.12xlarge", "m5d.16xlarge", "m5d.24xlarge", "m5d.metal", "m5dn.large", "m5dn.xlarge", "m5dn.2xlarge", "m5dn.4xlarge", "m5dn.8xlarge", "m5dn.12xlarge", "m5dn.16xlarge", "m5dn.24xlarge", "m5dn.metal", "m5n.large", "m5n.xlarge", "m5n.2xlarge", "m5n.4xlarge", "m5n.8xlarge", "m5n.12xlarge", "m5n.16xlarge", "m5n.24xlarge", "m5n.metal", "m5zn.large", "m5zn.xlarge", "m5zn.2xlarge", "m5zn.3xlarge", "m5zn.6xlarge", "m5zn.12xlarge", "m5zn.metal", "m6a.large", "m6a.xlarge", "m6a.2xlarge", "m6a.4xlarge", "m6a.8xlarge", "m6a.12xlarge", "m6a.16xlarge", "m6a.24xlarge", "m6a.32xlarge", "m6a.48xlarge", "m6g.metal", "m6g.medium", "m6g.large", "m6g.xlarge", "m6g.2xlarge", "m6g.4xlarge", "m6g.8xlarge", "m6g.12xlarge", "m6g.16xlarge", "m6gd.metal", "m6gd.medium", "m6gd.large", "m6gd.xlarge", "m6gd.2xlarge", "m6gd.4xlarge", "m6gd.8xlarge", "m6gd.12xlarge", "m6gd.16xlarge", "m6i.large", "m6i.xlarge", "m6i.2xlarge", "m6i.4xlarge", "m6i.8xlarge", "m6i.12xlarge", "m6i.16xlarge", "m6i.24xlarge", "m6i.32xlarge", "m6i.metal", "mac1.metal", "p2.xlarge", "p2.8xlarge", "p2.16xlarge", "p3.2xlarge", "p3.8xlarge", "p3.16xlarge", "p3dn.24xlarge", "p4d.24xlarge", "r3.large", "r3.xlarge", "r3.2xlarge", "r3.4xlarge", "r3.8xlarge", "r4.large", "r4.xlarge", "r4.2xlarge", "r4.4xlarge", "r4.8xlarge", "r4.16xlarge", "r5.large", "r5.xlarge", "r5.2xlarge", "r5.4xlarge", "r5.8xlarge", "r5.12xlarge", "r5.16xlarge", "r5.24xlarge", "r5.metal", "r5a.large", "r5a.xlarge", "r5a.2xlarge", "r5a.4xlarge", "r5a.8xlarge", "r5a.12xlarge", "r5a.16xlarge", "r5a.24xlarge", "r5ad.large", "r5ad.xlarge", "r5ad.2xlarge", "r5ad.4xlarge", "r5ad.8xlarge", "r5ad.12xlarge", "r5ad.16xlarge", "r5ad.24xlarge", "r5b.large", "r5b.xlarge", "r5b.2xlarge", "r5b.4xlarge", "r5b.8xlarge", "r5b.12xlarge", "r5b.16xlarge", "r5b.24xlarge", "r5b.metal", "r5d.large", "r5d.xlarge", "r5d.2xlarge", "r5d.4xlarge", "r5d.8xlarge", "r5d.12xlarge", "r5d.16xlarge", "r5d.24xlarge", "r5d.metal", "r5dn.large", "r5dn.xlarge", "r5dn.2xlarge", "r5dn.4xlarge", "r5dn.8xlarge", "r5dn.12xlarge", "r5dn.16xlarge", "r5dn.24xlarge", "r5dn.metal", "r5n.large", "r5n.xlarge", "r5n.2xlarge", "r5n.4xlarge", "r5n.8xlarge", "r5n.12xlarge", "r5n.16xlarge", "r5n.24xlarge", "r5n.metal", "r6g.medium", "r6g.large", "r6g.xlarge", "r6g.2xlarge", "r6g.4xlarge", "r6g.8xlarge", "r6g.12xlarge", "r6g.16xlarge", "r6g.metal", "r6gd.medium", "r6gd.large", "r6gd.xlarge", "r6gd.2xlarge", "r6gd.4xlarge", "r6gd.8xlarge", "r6gd.12xlarge", "r6gd.16xlarge", "r6gd.metal", "r6i.large", "r6i.xlarge", "r6i.2xlarge", "r6i.4xlarge", "r6i.8xlarge", "r6i.12xlarge", "r6i.16xlarge", "r6i.24xlarge", "r6i.32xlarge", "r6i.metal", "t1.micro", "t2.nano", "t2.micro", "t2.small", "t2.medium", "t2.large", "t2.xlarge", "t2.2xlarge", "t3.nano", "t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge", "t3.2xlarge", "t3a.nano", "t3a.micro", "t3a.small", "t3a.medium", "t3a.large", "t3a.xlarge", "t3a.2xlarge", "t4g.nano", "t4g.micro", "t4g.small", "t4g.medium", "t4g.large", "t4g.xlarge", "t4g.2xlarge", "u-6tb1.56xlarge", "u-6tb1.112xlarge", "u-9tb1.112xlarge", "u-12tb1.112xlarge", "u-6tb1.metal", "u-9tb1.metal", "u-12tb1.metal", "u-18tb1.metal", "u-24tb1.metal", "vt1.3xlarge", "vt1.6xlarge", "vt1.24xlarge", "x1.16xlarge", "x1.32xlarge", "x1e.xlarge", "x1e.2xlarge", "x1e.4xlarge", "x1e.8xlarge", "x1e.16xlarge", "x1e.32xlarge", "x2iezn.2xlarge", "x2iezn.4xlarge", "x2iezn.6xlarge", "x2iezn.8xlarge", "x2iezn.12xlarge", "x2iezn.metal", "x2gd.medium", "x2gd.large", "x2gd.xlarge", "x2gd.2xlarge", "x2gd.4xlarge", "x2gd.8xlarge", "x2gd.12xlarge", "x2gd.16xlarge", "x2gd.metal", "z1d.large", "z1d.xlarge", "z1d.2xlarge", "z1d.3xlarge", "z1d.6xlarge", "z1d.12xlarge", "z1d.metal", "x2idn.16xlarge", "x2idn.24xlarge", "x2idn.32xlarge", "x2iedn.xlarge", "x2iedn.2xlarge", "x2iedn.4xlarge", "x2iedn.8xlarge", "x2iedn.16xlarge", "x2iedn.24xlarge", "x2iedn.32xlarge", "c6a.large", "c6a.xlarge", "c6a.2xlarge", "c6a.4xlarge", "c6a.8xlarge", "c6a.12xlarge", "c6a.16xlarge", "c6a.24xlarge", "c6a.32xlarge", "c6a.48xlarge", "c6a.metal", "m6a.metal", "i4i.large", "i4i.xlarge", "i4i.2xlarge", "i4i.4xlarge", "i4i.8xlarge", "i4i.16xlarge", "i4i.32xlarge", "i4i.metal", "x2idn.metal", "x2iedn.metal", "c7g.medium", "c7g.large", "c7g.xlarge", "c7g.2xlarge", "c7g.4xlarge", "c7g.8xlarge", "c7g.12xlarge", "c7g.16xlarge", "mac2.metal", "c6id.large", "c6id.xlarge", "c6id.2xlarge", "c6id.4xlarge", "c6id.8xlarge", "c6id.12xlarge", "c6id.16xlarge", "c6id.24xlarge", "c6id.32xlarge", "c6id.metal", "m6id.large", "m6id.xlarge", "m6id.2xlarge", "m6id.4xlarge", "m6id.8xlarge", "m6id.12xlarge", "m6id.16xlarge", "m6id.24xlarge", "m6id.32xlarge", "m6id.metal", "r6id.large", "r6id.xlarge", "r6id.2xlarge", "r6id.4xlarge", "r6id.8xlarge", "r6id.12xlarge", "r6id.16xlarge", "r6id.24xlarge", "r6id.32xlarge", "r6id.metal", "r6a.large", "r6a.xlarge", "r6a.2xlarge", "r6a.4xlarge", "r6a.8xlarge", "r6a.12xlarge", "r6a.16xlarge", "r6a.24xlarge", "r6a.32xlarge", "r6a.48xlarge", "r6a.metal", "p4de.24xlarge", "u-3tb1.56xlarge", "u-18tb1.112xlarge", "u-24tb1.112xlarge", "trn1.2xlarge", "trn1.32xlarge", "hpc6id.32xlarge", "c6in.large", "c6in.xlarge", "c6in.2xlarge", "c6in.4xlarge", "c6in.8xlarge", "c6in.12xlarge", "c6in.16xlarge", "c6in.24xlarge", "c6in.32xlarge", "m6in.large", "m6in.xlarge", "m6in.2xlarge", "m6in.4xlarge", "m6in.8xlarge", "m6in.12xlarge", "m6in.16xlarge", "m6in.24xlarge", "m6in.32xlarge", "m6idn.large", "m6idn.xlarge", "m6idn.2xlarge", "m6idn.4xlarge", "m6idn.8xlarge", "m6idn.12xlarge", "m6idn.16xlarge", "m6idn.24xlarge", "m6idn.32xlarge", "r6in.large", "r6in.xlarge", "r6in.2xlarge", "r6in.4xlarge", "r6in.8xlarge", "r6in.12xlarge", "r6in.16xlarge", "r6in.24xlarge", "r6in.32xlarge", "r6idn.large", "r6idn.xlarge", "r6idn.2xlarge", "r6idn.4xlarge", "r6idn.8xlarge", "r6idn.12xlarge", "r6idn.16xlarge", "r6idn.24xlarge", "r6idn.32xlarge", "c7g.metal", "m7g.medium", "m7g.large", "m7g.xlarge", "m7g.2xlarge", "m7g.4xlarge", "m7g.8xlarge", "m7g.12xlarge", "m7g.16xlarge", "m7g.metal", "r7g.medium", "r7g.large", "r7g.xlarge", "r7g.2xlarge", "r7g.4xlarge", "r7g.8xlarge", "r7g.12xlarge", "r7g.16xlarge", "r7g.metal", "c6in.metal", "m6in.metal", "m6idn.metal", "r6in.metal", "r6idn.metal", "inf2.xlarge", "inf2.8xlarge", "inf2.24xlarge", "inf2.48xlarge", "trn1n.32xlarge", "i4g.large", "i4g.xlarge", "i4g.2xlarge", "i4g.4xlarge", "i4g.8xlarge", "i4g.16xlarge", "hpc7g.4xlarge", "hpc7g.8xlarge", "hpc7g.16xlarge", "c7gn.medium", "c7gn.large", "c7gn.xlarge", "c7gn.2xlarge", "c7gn.4xlarge", "c7gn.8xlarge", "c7gn.12xlarge", "c7gn.16xlarge", "p5.48xlarge", "m7i.large", "m7i.xlarge", "m7i.2xlarge", "m7i.4xlarge", "m7i.8xlarge", "m7i.12xlarge", "m7i.16xlarge", "m7i.24xlarge", "m7i.48xlarge", "m7i-flex.large", "m7i-flex.xlarge", "m7i-flex.2xlarge", "m7i-flex.4xlarge", "m7i-flex.8xlarge", "m7a.medium", "m7a.large", "m7a.xlarge", "m7a.2xlarge", "m7a.4xlarge", "m7a.8xlarge", "m7a.12xlarge", "m7a.16xlarge", "m7a.24xlarge", "m7a.32xlarge", "m7a.48xlarge", "m7a.metal-48xl", "hpc7a.12xlarge", "hpc7a.24xlarge", "hpc7a.48xlarge", "hpc7a.96xlarge", "c7gd.medium", "c7gd.large", "c7gd.xlarge", "c7gd.2xlarge", "c7gd.4xlarge", "c7gd.8xlarge", "c7gd.12xlarge", "c7gd.16xlarge", "m7gd.medium", "m7gd.large", "m7gd.xlarge", "m7gd.2xlarge", "m7gd.4xlarge", "m7gd.8xlarge", "m7gd.12xlarge", "m7gd.16xlarge", "r7gd.medium", "r7gd.large", "r7gd.xlarge", "r7gd.2xlarge", "r7gd.4xlarge", "r7gd.8xlarge", "r7gd.12xlarge", "r7gd.16xlarge", "r7a.medium", "r7a.large", "r7a.xlarge", "r7a.2xlarge", "r7a.4xlarge", "r7a.8xlarge", "r7a.12xlarge", "r7a.16xlarge", "r7a.24xlarge", "r7a.32xlarge", "r7a.48xlarge", "c7i.large", "c7i.xlarge", "c7i.2xlarge", "c7i.4xlarge", "c7i.8xlarge", "c7i.12xlarge", "c7i.16xlarge", "c7i.24xlarge", "c7i.48xlarge", "mac2-m2pro.metal", "r7iz.large", "r7iz.xlarge", "r7iz.2xlarge", "r7iz.4xlarge", "r7iz.8xlarge", "r7iz.12xlarge", "r7iz.16xlarge", "r7iz.32xlarge", "c7a.medium", "c7a.large", "c7a.xlarge", "c7a.2xlarge", "c7a.4xlarge", "c7a.8xlarge", "c7a.12xlarge", "c7a.16xlarge", "c7a.24xlarge", "c7a.32xlarge", "c7a.48xlarge", "c7a.metal-48xl", "r7a.metal-48xl", "r7i.large", "r7i.xlarge", "r7i.2xlarge", "r7i.4xlarge", "r7i.8xlarge", "r7i.12xlarge", "r7i.16xlarge", "r7i.24xlarge", "r7i.48xlarge", "dl2q.24xlarge", "mac2-m2.metal", "i4i.12xlarge", "i4i.24xlarge", "c7i.metal-24xl", "c7i.metal-48xl", "m7i.metal-24xl", "m7i.metal-48xl", "r7i.metal-24xl", "r7i.metal-48xl", "r7iz.metal-16xl", "r7iz.metal-32xl", "c7gd.metal", "m7gd.metal", "r7gd.metal", "g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.12xlarge", "g6.16xlarge", "g6.24xlarge", "g6.48xlarge", "gr6.4xlarge", "gr6.8xlarge", "c7i-flex.large", "c7i-flex.xlarge", "c7i-flex.2xlarge", "c7i-flex.4xlarge", "c7i-flex.8xlarge", "u7i-12tb.224xlarge", "u7in-16tb.224xlarge", "u7in-24tb.224xlarge", "u7in-32tb.224xlarge", "u7ib-12tb.224xlarge", "c7gn.metal", "r8g.medium", "r8g.large", "r8g.xlarge", "r8g.2xlarge", "r8g.4xlarge", "r8g.8xlarge", "r8g.12xlarge", "r8g.16xlarge", "r8g.24xlarge", "r8g.48xlarge", "r8g.metal-24xl", "r8g.metal-48xl", "mac2-m1ultra.metal", "g6e.xlarge", "g6e.2xlarge", "g6e.4xlarge", "g6e.8xlarge", "g6e.12xlarge", "g6e.16xlarge", "g6e.24xlarge", "g6e.48xlarge", "c8g.medium", "c8g.large", "c8g.xlarge", "c8g.2xlarge", "c8g.4xlarge", "c8g.8xlarge", "c8g.12xlarge", "c8g.16xlarge", "c8g.24xlarge", "c8g.48xlarge", "c8g.metal-24xl", "c8g.metal-48xl", "m8g.medium", "m8g.large", "m8g.xlarge", "m8g.2xlarge", "m8g.4xlarge", "m8g.8xlarge", "m8g.12xlarge", "m8g.16xlarge", "m8g.24xlarge", "m8g.48xlarge", "m8g.metal-24xl", "m8g.metal-48xl", "x8g.medium", "x8g.large", "x8g.xlarge", "x8g.2xlarge", "x8g.4xlarge", "x8g.8xlarge", "x8g.12xlarge", "x8g.16xlarge", "x8g.24xlarge", "x8g.48xlarge", "x8g.metal-24xl", "x8g.metal-48xl", "i7ie.large", "i7ie.xlarge", "i7ie.2xlarge", "i7ie.3xlarge", "i7ie.6xlarge", "i7ie.12xlarge", "i7ie.18xlarge", "i7ie.24xlarge", "i7ie.48xlarge", "i8g.large", "i8g.xlarge", "i8g.2xlarge", "i8g.4xlarge", "i8g.8xlarge", "i8g.12xlarge", "i8g.16xlarge", "i8g.24xlarge", "i8g.metal-24xl", "u7i-6tb.112xlarge", "u7i-8tb.112xlarge", "u7inh-32tb.480xlarge", "p5e.48xlarge", "p5en.48xlarge", "f2.12xlarge", "f2.48xlarge", "trn2.48xlarge", "c7i-flex.12xlarge", "c7i-flex.16xlarge", "m7i-flex.12xlarge", "m7i-flex.16xlarge", "i7ie.metal-24xl", "i7ie.metal-48xl", "i8g.48xlarge", "c8gd.medium", "c8gd.large", "c8gd.xlarge", "c8gd.2xlarge", "c8gd.4xlarge", "c8gd.8xlarge", "c8gd.12xlarge", "c8gd.16xlarge", "c8gd.24xlarge", "c8gd.48xlarge", "c8gd.metal-24xl", "c8gd.metal-48xl", "i7i.large", "i7i.xlarge", "i7i.2xlarge", "i7i.4xlarge", "i7i.8xlarge", "i7i.12xlarge", "i7i.16xlarge", "i7i.24xlarge", "i7i.48xlarge", "i7i.metal-24xl", "i7i.metal-48xl", "p6-b200.48xlarge", "m8gd.medium", "m8gd.large", "m8gd.xlarge", "m8gd.2xlarge", "m8gd.4xlarge", "m8gd.8xlarge", "m8gd.12xlarge", "m8gd.16xlarge", "m8gd.24xlarge", "m8gd.48xlarge", "m8gd.metal-24xl", "m8gd.metal-48xl", "r8gd.medium", "r8gd.large", "r8gd.xlarge", "r8gd.2xlarge", "r8gd.4xlarge", "r8gd.8xlarge", "r8gd.12xlarge", "r8gd.16xlarge", "r8gd.24xlarge", "r8gd.48xlarge", "r8gd.metal-24xl", "r8gd.metal-48xl", "c8gn.medium", "c8gn.large", "c8gn.xlarge", "c8gn.2xlarge", "c8gn.4xlarge", "c8gn.8xlarge", "c8gn.12xlarge", "c8gn.16xlarge", "c8gn.24xlarge", "c8gn.48xlarge", "c8gn.metal-24xl", "c8gn.metal-48xl", "f2.6xlarge", "p6e-gb200.36xlarge", "g6f.large", "g6f.xlarge", "g6f.2xlarge", "g6f.4xlarge", "gr6f.4xlarge", "p5.4xlarge", "r8i.large", "r8i.xlarge", "r8i.2xlarge", "r8i.4xlarge", "r8i.8xlarge", "r8i.12xlarge", "r8i.16xlarge", "r8i.24xlarge", "r8i.32xlarge", "r8i.48xlarge", "r8i.96xlarge", "r8i.metal-48xl", "r8i.metal-96xl", "r8i-flex.large", "r8i-flex.xlarge", "r8i-flex.2xlarge", "r8i-flex.4xlarge", "r8i-flex.8xlarge", "r8i-flex.12xlarge", "r8i-flex.16xlarge", "m8i.large", "m8i.xlarge", "m8i.2xlarge", "m8i.4xlarge", "m8i.8xlarge", "m8i.12xlarge", "m8i.16xlarge", "m8i.24xlarge", "m8i.32xlarge", "m8i.48xlarge", "m8i.96xlarge", "m8i.metal-48xl", "m8i.metal-96xl", "m8i-flex.large", "m8i-flex.xlarge", "m8i-flex.2xlarge", "m8i-flex.4xlarge", "m8i-flex.8xlarge", "m8i-flex.12xlarge", "m8i-flex.16xlarge", "i8ge.large", "i8ge.xlarge", "i8ge.2xlarge", "i8ge.3xlarge", "i8ge.6xlarge", "i8ge.12xlarge", "i8ge.18xlarge", "i8ge.24xlarge", "i8ge.48xlarge", "i8ge.metal-24xl", "i8ge.metal-48xl", "mac-m4.metal", "mac-m4pro.metal", "r8gn.medium", "r8gn.large", "r8gn.xlarge", "r8gn.2xlarge", "r8gn.4xlarge", "r8gn.8xlarge", "r8gn.12xlarge", "r8gn.16xlarge", "r8gn.24xlarge", "r8gn.48xlarge", "r8gn.metal-24xl", "r8gn.metal-48xl", "c8i.large", "c8i.xlarge", "c8i.2xlarge", "c8i.4xlarge", "c8i.8xlarge", "c8i.12xlarge", "c8i.16xlarge", "c8i.24xlarge", "c8i.32xlarge", "c8i.48xlarge", "c8i.96xlarge", "c8i.metal-48xl", "c8i.metal-96xl", "c8i-flex.large", "c8i-flex.xlarge", "c8i-flex.2xlarge", "c8i-flex.4xlarge", "c8i-flex.8xlarge", "c8i-flex.12xlarge", "c8i-flex.16xlarge", "r8gb.medium", "r8gb.large", "r8gb.xlarge", "r8gb.2xlarge", "r8gb.4xlarge", "r8gb.8xlarge", "r8gb.12xlarge", "r8gb.16xlarge", "r8gb.24xlarge", "r8gb.metal-24xl", "m8a.medium", "m8a.large", "m8a.xlarge", "m8a.2xlarge", "m8a.4xlarge", "m8a.8xlarge", "m8a.12xlarge", "m8a.16xlarge", "m8a.24xlarge", "m8a.48xlarge", "m8a.metal-24xl", "m8a.metal-48xl", "trn2.3xlarge", "r8a.medium", "r8a.large", "r8a.xlarge", "r8a.2xlarge", "r8a.4xlarge", "r8a.8xlarge", "r8a.12xlarge", "r8a.16xlarge", "r8a.24xlarge", "r8a.48xlarge", "r8a.metal-24xl", "r8a.metal-48xl", "p6-b300.48xlarge", "c8a.medium", "c8a.large", "c8a.xlarge", "c8a.2xlarge", "c8a.4xlarge", "c8a.8xlarge", "c8a.12xlarge", "c8a.16xlarge", "c8a.24xlarge", "c8a.48xlarge", "c8a.metal-24xl", "c8a.metal-48xl", "c8gb.12xlarge", "c8gb.16xlarge", "c8gb.24xlarge", "c8gb.2xlarge", "c8gb.4xlarge", "c8gb.8xlarge", "c8gb.large", "c8gb.medium", "c8gb.metal-24xl", "c8gb.xlarge", "c8gb.48xlarge", "c8gb.metal-48xl", "m8gb.12xlarge", "m8gb.16xlarge", "m8gb.24xlarge", "m8gb.2xlarge", "m8gb.4xlarge", "m8gb.8xlarge", "m8gb.large", "m8gb.medium", "m8gb.xlarge", "m8gb.48xlarge", "m8gb.metal-24xl", "m8gb.metal-48xl", "m8gn.12xlarge", "m8gn.16xlarge", "m8gn.24xlarge", "m8gn.2xlarge", "m8gn.48xlarge", "m8gn.4xlarge", "m8gn.8xlarge", "m8gn.large", "m8gn.medium", "m8gn.xlarge", "m8gn.metal-24xl", "m8gn.metal-48xl", "x8aedz.12xlarge", "x8aedz.24xlarge", "x8aedz.3xlarge", "x8aedz.6xlarge", "x8aedz.large", "x8aedz.metal-12xl", "x8aedz.metal-24xl", "x8aedz.xlarge", "m8azn.medium", "m8azn.large", "m8azn.xlarge", "m8azn.3xlarge", "m8azn.6xlarge", "m8azn.12xlarge", "m8azn.24xlarge", "m8azn.metal-12xl", "m8azn.metal-24xl", "x8i.large", "x8i.xlarge", "x8i.2xlarge", "x8i.4xlarge", "x8i.8xlarge", "x8i.12xlarge", "x8i.16xlarge", "x8i.24xlarge", "x8i.32xlarge", "x8i.48xlarge", "x8i.64xlarge", "x8i.96xlarge", "x8i.metal-48xl", "x8i.metal-96xl", "mac-m4max.metal", "g7e.2xlarge", "g7e.4xlarge", "g7e.8xlarge", "g7e.12xlarge", "g7e.24xlarge", "g7e.48xlarge", "r8id.large", "r8id.xlarge", "r8id.2xlarge", "r8id.4xlarge", "r8id.8xlarge", "r8id.12xlarge", "r8id.16xlarge", "r8id.24xlarge", "r8id.32xlarge", "r8id.48xlarge", "r8id.96xlarge", "r8id.metal-48xl", "r8id.metal-96xl", "c8id.large", "c8id.xlarge", "c8id.2xlarge", "c8id.4xlarge", "c8id.8xlarge", "c8id.12xlarge", "c8id.16xlarge", "c8id.24xlarge", "c8id.32xlarge", "c8id.48xlarge", "c8id.96xlarge", "c8id.metal-48xl", "c8id.metal-96xl", "m8id.large", "m8id.xlarge", "m8id.2xlarge", "m8id.4xlarge", "m8id.8xlarge", "m8id.12xlarge", "m8id.16xlarge", "m8id.24xlarge", "m8id.32xlarge", "m8id.48xlarge", "m8id.96xlarge", "m8id.metal-48xl", "m8id.metal-96xl", "hpc8a.96xlarge"}}
+	sInstanceTypeHypervisor_                                = &shape.Shape{Name: "InstanceTypeHypervisor", Kind: shape.String, Enum: []string{"nitro", "xen"}}
+	sInstanceTypeInfo_                                      = &shape.Shape{Name: "InstanceTypeInfo", Kind: shape.Structure}
+	sInstanceTypeInfoList_                                  = &shape.Shape{Name: "InstanceTypeInfoList", Kind: shape.List}
+	sInteger_                                               = &shape.Shape{Name: "Integer", Kind: shape.Integer}
+	sIpPermission_                                          = &shape.Shape{Name: "IpPermission", Kind: shape.Structure}
+	sIpPermissionList_                                      = &shape.Shape{Name: "IpPermissionList", Kind: shape.List}
+	sIpRange_                                               = &shape.Shape{Name: "IpRange", Kind: shape.Structure}
+	sIpRangeList_                                           = &shape.Shape{Name: "IpRangeList", Kind: shape.List}
+	sIpSource_                                              = &shape.Shape{Name: "IpSource", Kind: shape.String, Enum: []string{"amazon", "byoip", "none"}}
+	sIpv4AddressesPerSecondaryInterface_                    = &shape.Shape{Name: "Ipv4AddressesPerSecondaryInterface", Kind: shape.Integer}
+	sIpv4PrefixList_                                        = &shape.Shape{Name: "Ipv4PrefixList", Kind: shape.List}
+	sIpv4PrefixSpecificationRequest_                        = &shape.Shape{Name: "Ipv4PrefixSpecificationRequest", Kind: shape.Structure}
+	sIpv6AddressAttribute_                                  = &shape.Shape{Name: "Ipv6AddressAttribute", Kind: shape.String, Enum: []string{"public", "private"}}
+	sIpv6Flag_                                              = &shape.Shape{Name: "Ipv6Flag", Kind: shape.Boolean}
+	sIpv6PrefixList_                                        = &shape.Shape{Name: "Ipv6PrefixList", Kind: shape.List}
+	sIpv6PrefixSpecificationRequest_                        = &shape.Shape{Name: "Ipv6PrefixSpecificationRequest", Kind: shape.Structure}
+	sIpv6Range_                                             = &shape.Shape{Name: "Ipv6Range", Kind: shape.Structure}
+	sIpv6RangeList_                                         = &shape.Shape{Name: "Ipv6RangeList", Kind: shape.List}
+	sKernelId_                                              = &shape.Shape{Name: "KernelId", Kind: shape.String}
+	sKeyFormat_                                             = &shape.Shape{Name: "KeyFormat", Kind: shape.String, Enum: []string{"pem", "ppk"}}
+	sKeyNameStringList_                                     = &shape.Shape{Name: "KeyNameStringList", Kind: shape.List}
+	sKeyPair_                                               = &shape.Shape{Name: "KeyPair", Kind: shape.Structure}
+	sKeyPairId_                                             = &shape.Shape{Name: "KeyPairId", Kind: shape.String}
+	sKeyPairIdStringList_                                   = &shape.Shape{Name: "KeyPairIdStringList", Kind: shape.List}
+	sKeyPairInfo_                                           = &shape.Shape{Name: "KeyPairInfo", Kind: shape.Structure}
+	sKeyPairList_                                           = &shape.Shape{Name: "KeyPairList", Kind: shape.List}
+	sKeyPairName_                                           = &shape.Shape{Name: "KeyPairName", Kind: shape.String}
+	sKeyPairNameWithResolver_                               = &shape.Shape{Name: "KeyPairNameWithResolver", Kind: shape.String}
+	sKeyType_                                               = &shape.Shape{Name: "KeyType", Kind: shape.String, Enum: []string{"rsa", "ed25519"}}
+	sLaunchTemplateId_                                      = &shape.Shape{Name: "LaunchTemplateId", Kind: shape.String}
+	sLaunchTemplateSpecification_                           = &shape.Shape{Name: "LaunchTemplateSpecification", Kind: shape.Structure}
+	sLicenseConfiguration_                                  = &shape.Shape{Name: "LicenseConfiguration", Kind: shape.Structure}
+	sLicenseConfigurationRequest_                           = &shape.Shape{Name: "LicenseConfigurationRequest", Kind: shape.Structure}
+	sLicenseList_                                           = &shape.Shape{Name: "LicenseList", Kind: shape.List}
+	sLicenseSpecificationListRequest_                       = &shape.Shape{Name: "LicenseSpecificationListRequest", Kind: shape.List}
+	sLogicalGpuCount_                                       = &shape.Shape{Name: "LogicalGpuCount", Kind: shape.Integer}
+	sMarketType_                                            = &shape.Shape{Name: "MarketType", Kind: shape.String, Enum: []string{"spot", "capacity-block", "interruptible-capacity-reservation"}}
+	sMaxIpv4AddrPerInterface_                               = &shape.Shape{Name: "MaxIpv4AddrPerInterface", Kind: shape.Integer}
+	sMaxIpv6AddrPerInterface_                               = &shape.Shape{Name: "MaxIpv6AddrPerInterface", Kind: shape.Integer}
+	sMaxNetworkInterfaces_                                  = &shape.Shape{Name: "MaxNetworkInterfaces", Kind: shape.Integer}
+	sMaximumBandwidthInMbps_                                = &shape.Shape{Name: "MaximumBandwidthInMbps", Kind: shape.Integer}
+	sMaximumEbsAttachments_                                 = &shape.Shape{Name: "MaximumEbsAttachments", Kind: shape.Integer}
+	sMaximumEbsCards_                                       = &shape.Shape{Name: "MaximumEbsCards", Kind: shape.Integer}
+	sMaximumEfaInterfaces_                                  = &shape.Shape{Name: "MaximumEfaInterfaces", Kind: shape.Integer}
+	sMaximumEnaQueueCount_                                  = &shape.Shape{Name: "MaximumEnaQueueCount", Kind: shape.Integer}
+	sMaximumEnaQueueCountPerInterface_                      = &shape.Shape{Name: "MaximumEnaQueueCountPerInterface", Kind: shape.Integer}
+	sMaximumIops_                                           = &shape.Shape{Name: "MaximumIops", Kind: shape.Integer}
+	sMaximumNetworkCards_                                   = &shape.Shape{Name: "MaximumNetworkCards", Kind: shape.Integer}
+	sMaximumSecondaryNetworkInterfaces_                     = &shape.Shape{Name: "MaximumSecondaryNetworkInterfaces", Kind: shape.Integer}
+	sMaximumThroughputInMBps_                               = &shape.Shape{Name: "MaximumThroughputInMBps", Kind: shape.Double}
+	sMediaAcceleratorInfo_                                  = &shape.Shape{Name: "MediaAcceleratorInfo", Kind: shape.Structure}
+	sMediaDeviceCount_                                      = &shape.Shape{Name: "MediaDeviceCount", Kind: shape.Integer}
+	sMediaDeviceInfo_                                       = &shape.Shape{Name: "MediaDeviceInfo", Kind: shape.Structure}
+	sMediaDeviceInfoList_                                   = &shape.Shape{Name: "MediaDeviceInfoList", Kind: shape.List}
+	sMediaDeviceManufacturerName_                           = &shape.Shape{Name: "MediaDeviceManufacturerName", Kind: shape.String}
+	sMediaDeviceMemoryInfo_                                 = &shape.Shape{Name: "MediaDeviceMemoryInfo", Kind: shape.Structure}
+	sMediaDeviceMemorySize_                                 = &shape.Shape{Name: "MediaDeviceMemorySize", Kind: shape.Integer}
+	sMediaDeviceName_                                       = &shape.Shape{Name: "MediaDeviceName", Kind: shape.String}
+	sMemoryInfo_                                            = &shape.Shape{Name: "MemoryInfo", Kind: shape.Structure}
+	sMemorySize_                                            = &shape.Shape{Name: "MemorySize", Kind: shape.Long}
+	sMillisecondDateTime_                                   = &shape.Shape{Name: "MillisecondDateTime", Kind: shape.Timestamp}
+	sModifyInstanceAttributeRequest_                        = &shape.Shape{Name: "ModifyInstanceAttributeRequest", Kind: shape.Structure}
+	sModifyInstanceAttributeValue_                          = &shape.Shape{Name: "ModifyInstanceAttributeValue", Kind: shape.String, Sensitive: true}
+	sModifyInstanceMetadataOptionsRequest_                  = &shape.Shape{Name: "ModifyInstanceMetadataOptionsRequest", Kind: shape.Structure}
+	sModifyInstanceMetadataOptionsResult_                   = &shape.Shape{Name: "ModifyInstanceMetadataOptionsResult", Kind: shape.Structure}
+	sMonitoring_                                            = &shape.Shape{Name: "Monitoring", Kind: shape.Structure}
+	sMonitoringState_                                       = &shape.Shape{Name: "MonitoringState", Kind: shape.String, Enum: []string{"disabled", "disabling", "enabled", "pending"}}
+	sNestedVirtualizationSpecification_                     = &shape.Shape{Name: "NestedVirtualizationSpecification", Kind: shape.String, Enum: []string{"enabled", "disabled"}}
+	sNetworkCardIndex_                                      = &shape.Shape{Name: "NetworkCardIndex", Kind: shape.Integer}
+	sNetworkCardInfo_                                       = &shape.Shape{Name: "NetworkCardInfo", Kind: shape.Structure}
+	sNetworkCardInfoList_                                   = &shape.Shape{Name: "NetworkCardInfoList", Kind: shape.List}
+	sNetworkInfo_                                           = &shape.Shape{Name: "NetworkInfo", Kind: shape.Structure}
+	sNetworkInterfaceId_                                    = &shape.Shape{Name: "NetworkInterfaceId", Kind: shape.String}
+	sNetworkInterfaceStatus_                                = &shape.Shape{Name: "NetworkInterfaceStatus", Kind: shape.String, Enum: []string{"available", "associated", "attaching", "in-use", "detaching"}}
+	sNetworkPerformance_                                    = &shape.Shape{Name: "NetworkPerformance", Kind: shape.String}
+	sNeuronDeviceCoreCount_                                 = &shape.Shape{Name: "NeuronDeviceCoreCount", Kind: shape.Integer}
+	sNeuronDeviceCoreInfo_                                  = &shape.Shape{Name: "NeuronDeviceCoreInfo", Kind: shape.Structure}
+	sNeuronDeviceCoreVersion_                               = &shape.Shape{Name: "NeuronDeviceCoreVersion", Kind: shape.Integer}
+	sNeuronDeviceCount_                                     = &shape.Shape{Name: "NeuronDeviceCount", Kind: shape.Integer}
+	sNeuronDeviceInfo_                                      = &shape.Shape{Name: "NeuronDeviceInfo", Kind: shape.Structure}
+	sNeuronDeviceInfoList_                                  = &shape.Shape{Name: "NeuronDeviceInfoList", Kind: shape.List}
+	sNeuronDeviceMemoryInfo_                                = &shape.Shape{Name: "NeuronDeviceMemoryInfo", Kind: shape.Structure}
+	sNeuronDeviceMemorySize_                                = &shape.Shape{Name: "NeuronDeviceMemorySize", Kind: shape.Integer}
+	sNeuronDeviceName_                                      = &shape.Shape{Name: "NeuronDeviceName", Kind: shape.String}
+	sNeuronInfo_                                            = &shape.Shape{Name: "NeuronInfo", Kind: shape.Structure}
+	sNextToken_                                             = &shape.Shape{Name: "NextToken", Kind: shape.String}
+	sNitroEnclavesSupport_                                  = &shape.Shape{Name: "NitroEnclavesSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
+	sNitroTpmInfo_                                          = &shape.Shape{Name: "NitroTpmInfo", Kind: shape.Structure}
+	sNitroTpmSupport_                                       = &shape.Shape{Name: "NitroTpmSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
+	sNitroTpmSupportedVersionType_                          = &shape.Shape{Name: "NitroTpmSupportedVersionType", Kind: shape.String}
+	sNitroTpmSupportedVersionsList_                         = &shape.Shape{Name: "NitroTpmSupportedVersionsList", Kind: shape.List}
+	sOperatorRequest_                                       = &shape.Shape{Name: "OperatorRequest", Kind: shape.Structure}
+	sOperatorResponse_                                      = &shape.Shape{Name: "OperatorResponse", Kind: shape.Structure}
+	sPeakBandwidthInGbps_                                   = &shape.Shape{Name: "PeakBandwidthInGbps", Kind: shape.Double}
+	sPhcSupport_                                            = &shape.Shape{Name: "PhcSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
+	sPlacement_                                             = &shape.Shape{Name: "Placement", Kind: shape.Structure}
+	sPlacementGroupId_                                      = &shape.Shape{Name: "PlacementGroupId", Kind: shape.String}
+	sPlacementGroupInfo_                                    = &shape.Shape{Name: "PlacementGroupInfo", Kind: shape.Structure}
+	sPlacementGroupName_                                    = &shape.Shape{Name: "PlacementGroupName", Kind: shape.String}
+	sPlacementGroupStrategy_                                = &shape.Shape{Name: "PlacementGroupStrategy", Kind: shape.String, Enum: []string{"cluster", "partition", "spread"}}
+	sPlacementGroupStrategyList_                            = &shape.Shape{Name: "PlacementGroupStrategyList", Kind: shape.List}
+	sPlatformValues_                                        = &shape.Shape{Name: "PlatformValues", Kind: shape.String, Enum: []string{"Windows"}}
+	sPrefixListId_                                          = &shape.Shape{Name: "PrefixListId", Kind: shape.Structure}
+	sPrefixListIdList_                                      = &shape.Shape{Name: "PrefixListIdList", Kind: shape.List}
+	sPrefixListResourceId_                                  = &shape.Shape{Name: "PrefixListResourceId", Kind: shape.String}
+	sPrivateDnsNameOptionsOnLaunch_                         = &shape.Shape{Name: "PrivateDnsNameOptionsOnLaunch", Kind: shape.Structure}
+	sPrivateDnsNameOptionsRequest_                          = &shape.Shape{Name: "PrivateDnsNameOptionsRequest", Kind: shape.Structure}
+	sPrivateDnsNameOptionsResponse_                         = &shape.Shape{Name: "PrivateDnsNameOptionsResponse", Kind: shape.Structure}
+	sPrivateIpAddressSpecification_                         = &shape.Shape{Name: "PrivateIpAddressSpecification", Kind: shape.Structure}
+	sPrivateIpAddressSpecificationList_                     = &shape.Shape{Name: "PrivateIpAddressSpecificationList", Kind: shape.List}
+	sProcessorInfo_                                         = &shape.Shape{Name: "ProcessorInfo", Kind: shape.Structure}
+	sProcessorSustainedClockSpeed_                          = &shape.Shape{Name: "ProcessorSustainedClockSpeed", Kind: shape.Double}
+	sProductCode_                                           = &shape.Shape{Name: "ProductCode", Kind: shape.Structure}
+	sProductCodeList_                                       = &shape.Shape{Name: "ProductCodeList", Kind: shape.List}
+	sProductCodeValues_                                     = &shape.Shape{Name: "ProductCodeValues", Kind: shape.String, Enum: []string{"devpay", "marketplace"}}
+	sRamdiskId_                                             = &shape.Shape{Name: "RamdiskId", Kind: shape.String}
+	sRebootInstancesRequest_                                = &shape.Shape{Name: "RebootInstancesRequest", Kind: shape.Structure}
+	sRebootMigrationSupport_                                = &shape.Shape{Name: "RebootMigrationSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
+	sReferencedSecurityGroup_                               = &shape.Shape{Name: "ReferencedSecurityGroup", Kind: shape.Structure}
+	sRegion_                                                = &shape.Shape{Name: "Region", Kind: shape.Structure}
+	sRegionGeography_                                       = &shape.Shape{Name: "RegionGeography", Kind: shape.Structure}
+	sRegionGeographyList_                                   = &shape.Shape{Name: "RegionGeographyList", Kind: shape.List}
+	sRegionList_                                            = &shape.Shape{Name: "RegionList", Kind: shape.List}
+	sRegionNameStringList_                                  = &shape.Shape{Name: "RegionNameStringList", Kind: shape.List}
+	sRequestInstanceTypeList_                               = &shape.Shape{Name: "RequestInstanceTypeList", Kind: shape.List, Min: 0, HasMin: true, Max: 100, HasMax: true, LocationName: "InstanceType"}
+	sReservation_                                           = &shape.Shape{Name: "Reservation", Kind: shape.Structure}
+	sReservationList_                                       = &shape.Shape{Name: "ReservationList", Kind: shape.List}
+	sResourceIdList_                                        = &shape.Shape{Name: "ResourceIdList", Kind: shape.List}
+	sResourceType_                                          = &shape.Shape{Name: "ResourceType", Kind: shape.String, Enum: []string{"capacity-reservation", "client-vpn-endpoint", "customer-gateway", "carrier-gateway", "coip-pool", "declarative-policies-report", "dedicated-host", "dhcp-options", "egress-only-internet-gateway", "elastic-ip", "elastic-gpu", "export-image-task", "export-instance-task", "fleet", "fpga-image", "host-reservation", "image", "image-usage-report", "import-image-task", "import-snapshot-task", "instance", "instance-event-window", "internet-gateway", "ipam", "ipam-pool", "ipam-scope", "ipv4pool-ec2", "ipv6pool-ec2", "key-pair", "launch-template", "local-gateway", "local-gateway-route-table", "local-gateway-virtual-interface", "local-gateway-virtual-interface-group", "local-gateway-route-table-vpc-association", "local-gateway-route-table-virtual-interface-group-association", "natgateway", "network-acl", "network-interface", "network-insights-analysis", "network-insights-path", "network-insights-access-scope", "network-insights-access-scope-analysis", "outpost-lag", "placement-group", "prefix-list", "replace-root-volume-task", "reserved-instances", "route-table", "security-group", "security-group-rule", "service-link-virtual-interface", "snapshot", "spot-fleet-request", "spot-instances-request", "subnet", "subnet-cidr-reservation", "traffic-mirror-filter", "traffic-mirror-session", "traffic-mirror-target", "transit-gateway", "transit-gateway-attachment", "transit-gateway-connect-peer", "transit-gateway-multicast-domain", "transit-gateway-policy-table", "transit-gateway-metering-policy", "transit-gateway-route-table", "transit-gateway-route-table-announcement", "volume", "vpc", "vpc-endpoint", "vpc-endpoint-connection", "vpc-endpoint-service", "vpc-endpoint-service-permission", "vpc-peering-connection", "vpn-connection", "vpn-gateway", "vpc-flow-log", "capacity-reservation-fleet", "traffic-mirror-filter-rule", "vpc-endpoint-connection-device-type", "verified-access-instance", "verified-access-group", "verified-access-endpoint", "verified-access-policy", "verified-access-trust-provider", "vpn-connection-device-type", "vpc-block-public-access-exclusion", "vpc-encryption-control", "route-server", "route-server-endpoint", "route-server-peer", "ipam-resource-discovery", "ipam-resource-discovery-association", "instance-connect-endpoint", "verified-access-endpoint-target", "ipam-external-resource-verification-token", "capacity-block", "mac-modification-task", "ipam-prefix-list-resolver", "ipam-policy", "ipam-prefix-list-resolver-target", "secondary-interface", "secondary-network", "secondary-subnet", "capacity-manager-data-export", "vpn-concentrator", "ipam-pool-allocation"}}
+	sRevokeSecurityGroupEgressRequest_                      = &shape.Shape{Name: "RevokeSecurityGroupEgressRequest", Kind: shape.Structure}
+	sRevokeSecurityGroupEgressResult_                       = &shape.Shape{Name: "RevokeSecurityGroupEgressResult", Kind: shape.Structure}
+	sRevokeSecurityGroupIngressRequest_                     = &shape.Shape{Name: "RevokeSecurityGroupIngressRequest", Kind: shape.Structure}
+	sRevokeSecurityGroupIngressResult_                      = &shape.Shape{Name: "RevokeSecurityGroupIngressResult", Kind: shape.Structure}
+	sRevokedSecurityGroupRule_                              = &shape.Shape{Name: "RevokedSecurityGroupRule", Kind: shape.Structure}
+	sRevokedSecurityGroupRuleList_                          = &shape.Shape{Name: "RevokedSecurityGroupRuleList", Kind: shape.List}
+	sRootDeviceType_                                        = &shape.Shape{Name: "RootDeviceType", Kind: shape.String, Enum: []string{"ebs", "instance-store"}}
+	sRootDeviceTypeList_                                    = &shape.Shape{Name: "RootDeviceTypeList", Kind: shape.List}
+	sRunInstancesMonitoringEnabled_                         = &shape.Shape{Name: "RunInstancesMonitoringEnabled", Kind: shape.Structure}
+	sRunInstancesRequest_                                   = &shape.Shape{Name: "RunInstancesRequest", Kind: shape.Structure}
+	sRunInstancesUserData_                                  = &shape.Shape{Name: "RunInstancesUserData", Kind: shape.String, Sensitive: true}
+	sSecondaryInterfaceId_                                  = &shape.Shape{Name: "SecondaryInterfaceId", Kind: shape.String}
+	sSecondaryInterfaceStatus_                              = &shape.Shape{Name: "SecondaryInterfaceStatus", Kind: shape.String, Enum: []string{"available", "in-use"}}
+	sSecondaryInterfaceType_                                = &shape.Shape{Name: "SecondaryInterfaceType", Kind: shape.String, Enum: []string{"secondary"}}
+	sSecondaryNetworkId_                                    = &shape.Shape{Name: "SecondaryNetworkId", Kind: shape.String}
+	sSecondaryNetworkSupportedFlag_                         = &shape.Shape{Name: "SecondaryNetworkSupportedFlag", Kind: shape.Boolean}
+	sSecondarySubnetId_                                     = &shape.Shape{Name: "SecondarySubnetId", Kind: shape.String}
+	sSecurityGroup_                                         = &shape.Shape{Name: "SecurityGroup", Kind: shape.Structure}
+	sSecurityGroupId_                                       = &shape.Shape{Name: "SecurityGroupId", Kind: shape.String}
+	sSecurityGroupIdStringList_                             = &shape.Shape{Name: "SecurityGroupIdStringList", Kind: shape.List}
+	sSecurityGroupList_                                     = &shape.Shape{Name: "SecurityGroupList", Kind: shape.List}
+	sSecurityGroupName_                                     = &shape.Shape{Name: "SecurityGroupName", Kind: shape.String}
+	sSecurityGroupRule_                                     = &shape.Shape{Name: "SecurityGroupRule", Kind: shape.Structure}
+	sSecurityGroupRuleId_                                   = &shape.Shape{Name: "SecurityGroupRuleId", Kind: shape.String}
+	sSecurityGroupRuleIdList_                               = &shape.Shape{Name: "SecurityGroupRuleIdList", Kind: shape.List}
+	sSecurityGroupRuleList_                                 = &shape.Shape{Name: "SecurityGroupRuleList", Kind: shape.List}
+	sSecurityGroupStringList_                               = &shape.Shape{Name: "SecurityGroupStringList", Kind: shape.List}
+	sSensitiveUserData_                                     = &shape.Shape{Name: "SensitiveUserData", Kind: shape.String, Sensitive: true}
+	sShutdownBehavior_                                      = &shape.Shape{Name: "ShutdownBehavior", Kind: shape.String, Enum: []string{"stop", "terminate"}}
+	sSnapshotId_                                            = &shape.Shape{Name: "SnapshotId", Kind: shape.String}
+	sSpotInstanceType_                                      = &shape.Shape{Name: "SpotInstanceType", Kind: shape.String, Enum: []string{"one-time", "persistent"}}
+	sSpotMarketOptions_                                     = &shape.Shape{Name: "SpotMarketOptions", Kind: shape.Structure}
+	sStartInstancesRequest_                                 = &shape.Shape{Name: "StartInstancesRequest", Kind: shape.Structure}
+	sStartInstancesResult_                                  = &shape.Shape{Name: "StartInstancesResult", Kind: shape.Structure}
+	sStateReason_                                           = &shape.Shape{Name: "StateReason", Kind: shape.Structure}
+	sStatusName_                                            = &shape.Shape{Name: "StatusName", Kind: shape.String, Enum: []string{"reachability"}}
+	sStatusType_                                            = &shape.Shape{Name: "StatusType", Kind: shape.String, Enum: []string{"passed", "failed", "insufficient-data", "initializing"}}
+	sStopInstancesRequest_                                  = &shape.Shape{Name: "StopInstancesRequest", Kind: shape.Structure}
+	sStopInstancesResult_                                   = &shape.Shape{Name: "StopInstancesResult", Kind: shape.Structure}
+	sString_                                                = &shape.Shape{Name: "String", Kind: shape.String}
+	sSubnet_                                                = &shape.Shape{Name: "Subnet", Kind: shape.Structure}
+	sSubnetCidrAssociationId_                               = &shape.Shape{Name: "SubnetCidrAssociationId", Kind: shape.String}
+	sSubnetCidrBlockState_                                  = &shape.Shape{Name: "SubnetCidrBlockState", Kind: shape.Structure}
+	sSubnetCidrBlockStateCode_                              = &shape.Shape{Name: "SubnetCidrBlockStateCode", Kind: shape.String, Enum: []string{"associating", "associated", "disassociating", "disassociated", "failing", "failed"}}
+	sSubnetId_                                              = &shape.Shape{Name: "SubnetId", Kind: shape.String}
+	sSubnetIdStringList_                                    = &shape.Shape{Name: "SubnetIdStringList", Kind: shape.List}
+	sSubnetIpv6CidrBlockAssociation_                        = &shape.Shape{Name: "SubnetIpv6CidrBlockAssociation", Kind: shape.Structure}
+	sSubnetIpv6CidrBlockAssociationSet_                     = &shape.Shape{Name: "SubnetIpv6CidrBlockAssociationSet", Kind: shape.List}
+	sSubnetList_                                            = &shape.Shape{Name: "SubnetList", Kind: shape.List}
+	sSubnetState_                                           = &shape.Shape{Name: "SubnetState", Kind: shape.String, Enum: []string{"pending", "available", "unavailable", "failed", "failed-insufficient-capacity"}}
+	sSummaryStatus_                                         = &shape.Shape{Name: "SummaryStatus", Kind: shape.String, Enum: []string{"ok", "impaired", "insufficient-data", "not-applicable", "initializing"}}
+	sSupportedAdditionalProcessorFeature_                   = &shape.Shape{Name: "SupportedAdditionalProcessorFeature", Kind: shape.String, Enum: []string{"amd-sev-snp", "nested-virtualization"}}
+	sSupportedAdditionalProcessorFeatureList_               = &shape.Shape{Name: "SupportedAdditionalProcessorFeatureList", Kind: shape.List}
+	sSupportedInRegion_                                     = &shape.Shape{Name: "SupportedInRegion", Kind: shape.Boolean}
+	sTag_                                                   = &shape.Shape{Name: "Tag", Kind: shape.Structure}
+	sTagDescription_                                        = &shape.Shape{Name: "TagDescription", Kind: shape.Structure}
+	sTagDescriptionList_                                    = &shape.Shape{Name: "TagDescriptionList", Kind: shape.List}
+	sTagList_                                               = &shape.Shape{Name: "TagList", Kind: shape.List}
+	sTagSpecification_                                      = &shape.Shape{Name: "TagSpecification", Kind: shape.Structure}
+	sTagSpecificationList_                                  = &shape.Shape{Name: "TagSpecificationList", Kind: shape.List}
+	sTaggableResourceId_                                    = &shape.Shape{Name: "TaggableResourceId", Kind: shape.String}
+	sTenancy_                                               = &shape.Shape{Name: "Tenancy", Kind: shape.String, Enum: []string{"default", "dedicated", "host"}}
+	sTerminateInstancesRequest_                             = &shape.Shape{Name: "TerminateInstancesRequest", Kind: shape.Structure}
+	sTerminateInstancesResult_                              = &shape.Shape{Name: "TerminateInstancesResult", Kind: shape.Structure}
+	sThreadsPerCore_                                        = &shape.Shape{Name: "ThreadsPerCore", Kind: shape.Integer}
+	sThreadsPerCoreList_                                    = &shape.Shape{Name: "ThreadsPerCoreList", Kind: shape.List}
+	sTotalMediaMemory_                                      = &shape.Shape{Name: "TotalMediaMemory", Kind: shape.Integer}
+	sTotalNeuronMemory_                                     = &shape.Shape{Name: "TotalNeuronMemory", Kind: shape.Integer}
+	sUsageClassType_                                        = &shape.Shape{Name: "UsageClassType", Kind: shape.String, Enum: []string{"spot", "on-demand", "capacity-block"}}
+	sUsageClassTypeList_                                    = &shape.Shape{Name: "UsageClassTypeList", Kind: shape.List}
+	sUserIdGroupPair_                                       = &shape.Shape{Name: "UserIdGroupPair", Kind: shape.Structure}
+	sUserIdGroupPairList_                                   = &shape.Shape{Name: "UserIdGroupPairList", Kind: shape.List}
+	sVCpuCount_                                             = &shape.Shape{Name: "VCpuCount", Kind: shape.Integer}
+	sVCpuInfo_                                              = &shape.Shape{Name: "VCpuInfo", Kind: shape.Structure}
+	sValueStringList_                                       = &shape.Shape{Name: "ValueStringList", Kind: shape.List}
+	sVirtualizationType_                                    = &shape.Shape{Name: "VirtualizationType", Kind: shape.String, Enum: []string{"hvm", "paravirtual"}}
+	sVirtualizationTypeList_                                = &shape.Shape{Name: "VirtualizationTypeList", Kind: shape.List}
+	sVolumeId_                                              = &shape.Shape{Name: "VolumeId", Kind: shape.String}
+	sVolumeType_                                            = &shape.Shape{Name: "VolumeType", Kind: shape.String, Enum: []string{"standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"}}
+	sVpc_                                                   = &shape.Shape{Name: "Vpc", Kind: shape.Structure}
+	sVpcCidrBlockAssociation_                               = &shape.Shape{Name: "VpcCidrBlockAssociation", Kind: shape.Structure}
+	sVpcCidrBlockAssociationSet_                            = &shape.Shape{Name: "VpcCidrBlockAssociationSet", Kind: shape.List}
+	sVpcCidrBlockState_                                     = &shape.Shape{Name: "VpcCidrBlockState", Kind: shape.Structure}
+	sVpcCidrBlockStateCode_                                 = &shape.Shape{Name: "VpcCidrBlockStateCode", Kind: shape.String, Enum: []string{"associating", "associated", "disassociating", "disassociated", "failing", "failed"}}
+	sVpcEncryptionControl_                                  = &shape.Shape{Name: "VpcEncryptionControl", Kind: shape.Structure}
+	sVpcEncryptionControlExclusion_                         = &shape.Shape{Name: "VpcEncryptionControlExclusion", Kind: shape.Structure}
+	sVpcEncryptionControlExclusionState_                    = &shape.Shape{Name: "VpcEncryptionControlExclusionState", Kind: shape.String, Enum: []string{"enabling", "enabled", "disabling", "disabled"}}
+	sVpcEncryptionControlExclusions_                        = &shape.Shape{Name: "VpcEncryptionControlExclusions", Kind: shape.Structure}
+	sVpcEncryptionControlId_                                = &shape.Shape{Name: "VpcEncryptionControlId", Kind: shape.String}
+	sVpcEncryptionControlMode_                              = &shape.Shape{Name: "VpcEncryptionControlMode", Kind: shape.String, Enum: []string{"monitor", "enforce"}}
+	sVpcEncryptionControlState_                             = &shape.Shape{Name: "VpcEncryptionControlState", Kind: shape.String, Enum: []string{"enforce-in-progress", "monitor-in-progress", "enforce-failed", "monitor-failed", "deleting", "deleted", "available", "creating", "delete-failed"}}
+	sVpcId_                                                 = &shape.Shape{Name: "VpcId", Kind: shape.String}
+	sVpcIdStringList_                                       = &shape.Shape{Name: "VpcIdStringList", Kind: shape.List}
+	sVpcIpv6CidrBlockAssociation_                           = &shape.Shape{Name: "VpcIpv6CidrBlockAssociation", Kind: shape.Structure}
+	sVpcIpv6CidrBlockAssociationSet_                        = &shape.Shape{Name: "VpcIpv6CidrBlockAssociationSet", Kind: shape.List}
+	sVpcList_                                               = &shape.Shape{Name: "VpcList", Kind: shape.List}
+	sVpcState_                                              = &shape.Shape{Name: "VpcState", Kind: shape.String, Enum: []string{"pending", "available"}}
+	sWorkload_                                              = &shape.Shape{Name: "Workload", Kind: shape.String}
+	sWorkloadsList_                                         = &shape.Shape{Name: "WorkloadsList", Kind: shape.List}
+	sZoneIdStringList_                                      = &shape.Shape{Name: "ZoneIdStringList", Kind: shape.List}
+	sZoneNameStringList_                                    = &shape.Shape{Name: "ZoneNameStringList", Kind: shape.List}
+	sTotalFpgaMemory_                                       = &shape.Shape{Name: "totalFpgaMemory", Kind: shape.Integer}
+	sTotalGpuMemory_                                        = &shape.Shape{Name: "totalGpuMemory", Kind: shape.Integer}
+	sTotalInferenceMemory_                                  = &shape.Shape{Name: "totalInferenceMemory", Kind: shape.Integer}
 )
 
 func init() {
@@ -173,6 +520,15 @@ func init() {
 	}
 	sAccountAttributeValue_.GoType = reflect.TypeFor[AccountAttributeValue]()
 	sAccountAttributeValueList_.Member = &shape.Member{Name: "member", Shape: sAccountAttributeValue_, LocationName: "item"}
+	sArchitectureTypeList_.Member = &shape.Member{Name: "member", Shape: sArchitectureType_, LocationName: "item"}
+	sAttributeBooleanValue_.Members = []*shape.Member{
+		{Name: "Value", Shape: sBoolean_, LocationName: "value"},
+	}
+	sAttributeBooleanValue_.GoType = reflect.TypeFor[AttributeBooleanValue]()
+	sAttributeValue_.Members = []*shape.Member{
+		{Name: "Value", Shape: sString_, LocationName: "value"},
+	}
+	sAttributeValue_.GoType = reflect.TypeFor[AttributeValue]()
 	sAuthorizeSecurityGroupEgressRequest_.Members = []*shape.Member{
 		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification"},
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
@@ -243,10 +599,71 @@ func init() {
 	}
 	sAvailabilityZoneSubGeography_.GoType = reflect.TypeFor[AvailabilityZoneSubGeography]()
 	sAvailabilityZoneSubGeographyList_.Member = &shape.Member{Name: "member", Shape: sAvailabilityZoneSubGeography_, LocationName: "item"}
+	sBandwidthWeightingTypeList_.Member = &shape.Member{Name: "member", Shape: sBandwidthWeightingType_, LocationName: "item"}
+	sBlobAttributeValue_.Members = []*shape.Member{
+		{Name: "Value", Shape: sBlob_, LocationName: "value"},
+	}
+	sBlobAttributeValue_.GoType = reflect.TypeFor[BlobAttributeValue]()
+	sBlockDeviceMapping_.Members = []*shape.Member{
+		{Name: "Ebs", Shape: sEbsBlockDevice_, LocationName: "ebs"},
+		{Name: "NoDevice", Shape: sString_, LocationName: "noDevice", Field: 1},
+		{Name: "DeviceName", Shape: sString_, LocationName: "deviceName", Field: 2},
+		{Name: "VirtualName", Shape: sString_, LocationName: "virtualName", Field: 3},
+	}
+	sBlockDeviceMapping_.GoType = reflect.TypeFor[BlockDeviceMapping]()
+	sBlockDeviceMappingRequestList_.Member = &shape.Member{Name: "member", Shape: sBlockDeviceMapping_, LocationName: "BlockDeviceMapping"}
 	sBlockPublicAccessStates_.Members = []*shape.Member{
 		{Name: "InternetGatewayBlockMode", Shape: sBlockPublicAccessMode_, LocationName: "internetGatewayBlockMode"},
 	}
 	sBlockPublicAccessStates_.GoType = reflect.TypeFor[BlockPublicAccessStates]()
+	sBootModeTypeList_.Member = &shape.Member{Name: "member", Shape: sBootModeType_, LocationName: "item"}
+	sCapacityReservationSpecification_.Members = []*shape.Member{
+		{Name: "CapacityReservationPreference", Shape: sCapacityReservationPreference_},
+		{Name: "CapacityReservationTarget", Shape: sCapacityReservationTarget_, Field: 1},
+	}
+	sCapacityReservationSpecification_.GoType = reflect.TypeFor[CapacityReservationSpecification]()
+	sCapacityReservationSpecificationResponse_.Members = []*shape.Member{
+		{Name: "CapacityReservationPreference", Shape: sCapacityReservationPreference_, LocationName: "capacityReservationPreference"},
+		{Name: "CapacityReservationTarget", Shape: sCapacityReservationTargetResponse_, LocationName: "capacityReservationTarget", Field: 1},
+	}
+	sCapacityReservationSpecificationResponse_.GoType = reflect.TypeFor[CapacityReservationSpecificationResponse]()
+	sCapacityReservationTarget_.Members = []*shape.Member{
+		{Name: "CapacityReservationId", Shape: sCapacityReservationId_},
+		{Name: "CapacityReservationResourceGroupArn", Shape: sString_, Field: 1},
+	}
+	sCapacityReservationTarget_.GoType = reflect.TypeFor[CapacityReservationTarget]()
+	sCapacityReservationTargetResponse_.Members = []*shape.Member{
+		{Name: "CapacityReservationId", Shape: sString_, LocationName: "capacityReservationId"},
+		{Name: "CapacityReservationResourceGroupArn", Shape: sString_, LocationName: "capacityReservationResourceGroupArn", Field: 1},
+	}
+	sCapacityReservationTargetResponse_.GoType = reflect.TypeFor[CapacityReservationTargetResponse]()
+	sConnectionTrackingSpecificationRequest_.Members = []*shape.Member{
+		{Name: "TcpEstablishedTimeout", Shape: sInteger_},
+		{Name: "UdpStreamTimeout", Shape: sInteger_, Field: 1},
+		{Name: "UdpTimeout", Shape: sInteger_, Field: 2},
+	}
+	sConnectionTrackingSpecificationRequest_.GoType = reflect.TypeFor[ConnectionTrackingSpecificationRequest]()
+	sConnectionTrackingSpecificationResponse_.Members = []*shape.Member{
+		{Name: "TcpEstablishedTimeout", Shape: sInteger_, LocationName: "tcpEstablishedTimeout"},
+		{Name: "UdpStreamTimeout", Shape: sInteger_, LocationName: "udpStreamTimeout", Field: 1},
+		{Name: "UdpTimeout", Shape: sInteger_, LocationName: "udpTimeout", Field: 2},
+	}
+	sConnectionTrackingSpecificationResponse_.GoType = reflect.TypeFor[ConnectionTrackingSpecificationResponse]()
+	sCoreCountList_.Member = &shape.Member{Name: "member", Shape: sCoreCount_, LocationName: "item"}
+	sCpuOptions_.Members = []*shape.Member{
+		{Name: "CoreCount", Shape: sInteger_, LocationName: "coreCount"},
+		{Name: "ThreadsPerCore", Shape: sInteger_, LocationName: "threadsPerCore", Field: 1},
+		{Name: "AmdSevSnp", Shape: sAmdSevSnpSpecification_, LocationName: "amdSevSnp", Field: 2},
+		{Name: "NestedVirtualization", Shape: sNestedVirtualizationSpecification_, LocationName: "nestedVirtualization", Field: 3},
+	}
+	sCpuOptions_.GoType = reflect.TypeFor[CpuOptions]()
+	sCpuOptionsRequest_.Members = []*shape.Member{
+		{Name: "CoreCount", Shape: sInteger_},
+		{Name: "ThreadsPerCore", Shape: sInteger_, Field: 1},
+		{Name: "AmdSevSnp", Shape: sAmdSevSnpSpecification_, Field: 2},
+		{Name: "NestedVirtualization", Shape: sNestedVirtualizationSpecification_, Field: 3},
+	}
+	sCpuOptionsRequest_.GoType = reflect.TypeFor[CpuOptionsRequest]()
 	sCreateKeyPairRequest_.Members = []*shape.Member{
 		{Name: "KeyName", Shape: sString_, Required: true},
 		{Name: "KeyType", Shape: sKeyType_, Field: 1},
@@ -275,6 +692,16 @@ func init() {
 		{Name: "Tags", Shape: sTagList_, LocationName: "Tag", Required: true, Field: 2},
 	}
 	sCreateTagsRequest_.GoType = reflect.TypeFor[CreateTagsRequest]()
+	sCreditSpecificationRequest_.Members = []*shape.Member{
+		{Name: "CpuCredits", Shape: sString_, Required: true},
+	}
+	sCreditSpecificationRequest_.GoType = reflect.TypeFor[CreditSpecificationRequest]()
+	sDefaultConnectionTrackingConfiguration_.Members = []*shape.Member{
+		{Name: "DefaultTcpEstablishedTimeout", Shape: sDefaultTcpEstablishedTimeout_, LocationName: "defaultTcpEstablishedTimeout"},
+		{Name: "DefaultUdpTimeout", Shape: sDefaultUdpTimeout_, LocationName: "defaultUdpTimeout", Field: 1},
+		{Name: "DefaultUdpStreamTimeout", Shape: sDefaultUdpStreamTimeout_, LocationName: "defaultUdpStreamTimeout", Field: 2},
+	}
+	sDefaultConnectionTrackingConfiguration_.GoType = reflect.TypeFor[DefaultConnectionTrackingConfiguration]()
 	sDeleteKeyPairRequest_.Members = []*shape.Member{
 		{Name: "KeyName", Shape: sKeyPairNameWithResolver_},
 		{Name: "KeyPairId", Shape: sKeyPairId_, Field: 1},
@@ -324,6 +751,49 @@ func init() {
 		{Name: "AvailabilityZones", Shape: sAvailabilityZoneList_, LocationName: "availabilityZoneInfo"},
 	}
 	sDescribeAvailabilityZonesResult_.GoType = reflect.TypeFor[DescribeAvailabilityZonesResult]()
+	sDescribeInstanceStatusRequest_.Members = []*shape.Member{
+		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId"},
+		{Name: "MaxResults", Shape: sInteger_, Field: 1},
+		{Name: "NextToken", Shape: sString_, Field: 2},
+		{Name: "IncludeManagedResources", Shape: sBoolean_, Field: 3},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 4},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 5},
+		{Name: "IncludeAllInstances", Shape: sBoolean_, LocationName: "includeAllInstances", Field: 6},
+	}
+	sDescribeInstanceStatusRequest_.GoType = reflect.TypeFor[DescribeInstanceStatusRequest]()
+	sDescribeInstanceStatusResult_.Members = []*shape.Member{
+		{Name: "InstanceStatuses", Shape: sInstanceStatusList_, LocationName: "instanceStatusSet"},
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken", Field: 1},
+	}
+	sDescribeInstanceStatusResult_.GoType = reflect.TypeFor[DescribeInstanceStatusResult]()
+	sDescribeInstanceTypesRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+		{Name: "InstanceTypes", Shape: sRequestInstanceTypeList_, LocationName: "InstanceType", Field: 1},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 2},
+		{Name: "MaxResults", Shape: sDITMaxResults_, Field: 3},
+		{Name: "NextToken", Shape: sNextToken_, Field: 4},
+		{Name: "IncludeUnsupportedInRegion", Shape: sIncludeUnsupportedInRegion_, Field: 5},
+	}
+	sDescribeInstanceTypesRequest_.GoType = reflect.TypeFor[DescribeInstanceTypesRequest]()
+	sDescribeInstanceTypesResult_.Members = []*shape.Member{
+		{Name: "InstanceTypes", Shape: sInstanceTypeInfoList_, LocationName: "instanceTypeSet"},
+		{Name: "NextToken", Shape: sNextToken_, LocationName: "nextToken", Field: 1},
+	}
+	sDescribeInstanceTypesResult_.GoType = reflect.TypeFor[DescribeInstanceTypesResult]()
+	sDescribeInstancesRequest_.Members = []*shape.Member{
+		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId"},
+		{Name: "IncludeManagedResources", Shape: sBoolean_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 3},
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken", Field: 4},
+		{Name: "MaxResults", Shape: sInteger_, LocationName: "maxResults", Field: 5},
+	}
+	sDescribeInstancesRequest_.GoType = reflect.TypeFor[DescribeInstancesRequest]()
+	sDescribeInstancesResult_.Members = []*shape.Member{
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken"},
+		{Name: "Reservations", Shape: sReservationList_, LocationName: "reservationSet", Field: 1},
+	}
+	sDescribeInstancesResult_.GoType = reflect.TypeFor[DescribeInstancesResult]()
 	sDescribeKeyPairsRequest_.Members = []*shape.Member{
 		{Name: "KeyNames", Shape: sKeyNameStringList_, LocationName: "KeyName"},
 		{Name: "KeyPairIds", Shape: sKeyPairIdStringList_, LocationName: "KeyPairId", Field: 1},
@@ -399,14 +869,217 @@ func init() {
 		{Name: "Vpcs", Shape: sVpcList_, LocationName: "vpcSet", Field: 1},
 	}
 	sDescribeVpcsResult_.GoType = reflect.TypeFor[DescribeVpcsResult]()
+	sDiskInfo_.Members = []*shape.Member{
+		{Name: "SizeInGB", Shape: sDiskSize_, LocationName: "sizeInGB"},
+		{Name: "Count", Shape: sDiskCount_, LocationName: "count", Field: 1},
+		{Name: "Type", Shape: sDiskType_, LocationName: "type", Field: 2},
+	}
+	sDiskInfo_.GoType = reflect.TypeFor[DiskInfo]()
+	sDiskInfoList_.Member = &shape.Member{Name: "member", Shape: sDiskInfo_, LocationName: "item"}
+	sEbsBlockDevice_.Members = []*shape.Member{
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination"},
+		{Name: "Iops", Shape: sInteger_, LocationName: "iops", Field: 1},
+		{Name: "SnapshotId", Shape: sSnapshotId_, LocationName: "snapshotId", Field: 2},
+		{Name: "VolumeSize", Shape: sInteger_, LocationName: "volumeSize", Field: 3},
+		{Name: "VolumeType", Shape: sVolumeType_, LocationName: "volumeType", Field: 4},
+		{Name: "KmsKeyId", Shape: sString_, LocationName: "kmsKeyId", Field: 5},
+		{Name: "Throughput", Shape: sInteger_, LocationName: "throughput", Field: 6},
+		{Name: "OutpostArn", Shape: sString_, LocationName: "outpostArn", Field: 7},
+		{Name: "AvailabilityZone", Shape: sString_, LocationName: "availabilityZone", Field: 8},
+		{Name: "Encrypted", Shape: sBoolean_, LocationName: "encrypted", Field: 9},
+		{Name: "VolumeInitializationRate", Shape: sInteger_, Field: 10},
+		{Name: "AvailabilityZoneId", Shape: sString_, Field: 11},
+		{Name: "EbsCardIndex", Shape: sInteger_, Field: 12},
+	}
+	sEbsBlockDevice_.GoType = reflect.TypeFor[EbsBlockDevice]()
+	sEbsCardInfo_.Members = []*shape.Member{
+		{Name: "EbsCardIndex", Shape: sEbsCardIndex_, LocationName: "ebsCardIndex"},
+		{Name: "BaselineBandwidthInMbps", Shape: sBaselineBandwidthInMbps_, LocationName: "baselineBandwidthInMbps", Field: 1},
+		{Name: "BaselineThroughputInMBps", Shape: sBaselineThroughputInMBps_, LocationName: "baselineThroughputInMBps", Field: 2},
+		{Name: "BaselineIops", Shape: sBaselineIops_, LocationName: "baselineIops", Field: 3},
+		{Name: "MaximumBandwidthInMbps", Shape: sMaximumBandwidthInMbps_, LocationName: "maximumBandwidthInMbps", Field: 4},
+		{Name: "MaximumThroughputInMBps", Shape: sMaximumThroughputInMBps_, LocationName: "maximumThroughputInMBps", Field: 5},
+		{Name: "MaximumIops", Shape: sMaximumIops_, LocationName: "maximumIops", Field: 6},
+	}
+	sEbsCardInfo_.GoType = reflect.TypeFor[EbsCardInfo]()
+	sEbsCardInfoList_.Member = &shape.Member{Name: "member", Shape: sEbsCardInfo_, LocationName: "item"}
+	sEbsInfo_.Members = []*shape.Member{
+		{Name: "EbsOptimizedSupport", Shape: sEbsOptimizedSupport_, LocationName: "ebsOptimizedSupport"},
+		{Name: "EncryptionSupport", Shape: sEbsEncryptionSupport_, LocationName: "encryptionSupport", Field: 1},
+		{Name: "EbsOptimizedInfo", Shape: sEbsOptimizedInfo_, LocationName: "ebsOptimizedInfo", Field: 2},
+		{Name: "NvmeSupport", Shape: sEbsNvmeSupport_, LocationName: "nvmeSupport", Field: 3},
+		{Name: "MaximumEbsAttachments", Shape: sMaximumEbsAttachments_, LocationName: "maximumEbsAttachments", Field: 4},
+		{Name: "AttachmentLimitType", Shape: sAttachmentLimitType_, LocationName: "attachmentLimitType", Field: 5},
+		{Name: "MaximumEbsCards", Shape: sMaximumEbsCards_, LocationName: "maximumEbsCards", Field: 6},
+		{Name: "EbsCards", Shape: sEbsCardInfoList_, LocationName: "ebsCardSet", Field: 7},
+	}
+	sEbsInfo_.GoType = reflect.TypeFor[EbsInfo]()
+	sEbsInstanceBlockDevice_.Members = []*shape.Member{
+		{Name: "AttachTime", Shape: sDateTime_, LocationName: "attachTime"},
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination", Field: 1},
+		{Name: "Status", Shape: sAttachmentStatus_, LocationName: "status", Field: 2},
+		{Name: "VolumeId", Shape: sString_, LocationName: "volumeId", Field: 3},
+		{Name: "AssociatedResource", Shape: sString_, LocationName: "associatedResource", Field: 4},
+		{Name: "VolumeOwnerId", Shape: sString_, LocationName: "volumeOwnerId", Field: 5},
+		{Name: "Operator", Shape: sOperatorResponse_, LocationName: "operator", Field: 6},
+		{Name: "EbsCardIndex", Shape: sInteger_, LocationName: "ebsCardIndex", Field: 7},
+	}
+	sEbsInstanceBlockDevice_.GoType = reflect.TypeFor[EbsInstanceBlockDevice]()
+	sEbsInstanceBlockDeviceSpecification_.Members = []*shape.Member{
+		{Name: "VolumeId", Shape: sVolumeId_, LocationName: "volumeId"},
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination", Field: 1},
+	}
+	sEbsInstanceBlockDeviceSpecification_.GoType = reflect.TypeFor[EbsInstanceBlockDeviceSpecification]()
+	sEbsOptimizedInfo_.Members = []*shape.Member{
+		{Name: "BaselineBandwidthInMbps", Shape: sBaselineBandwidthInMbps_, LocationName: "baselineBandwidthInMbps"},
+		{Name: "BaselineThroughputInMBps", Shape: sBaselineThroughputInMBps_, LocationName: "baselineThroughputInMBps", Field: 1},
+		{Name: "BaselineIops", Shape: sBaselineIops_, LocationName: "baselineIops", Field: 2},
+		{Name: "MaximumBandwidthInMbps", Shape: sMaximumBandwidthInMbps_, LocationName: "maximumBandwidthInMbps", Field: 3},
+		{Name: "MaximumThroughputInMBps", Shape: sMaximumThroughputInMBps_, LocationName: "maximumThroughputInMBps", Field: 4},
+		{Name: "MaximumIops", Shape: sMaximumIops_, LocationName: "maximumIops", Field: 5},
+	}
+	sEbsOptimizedInfo_.GoType = reflect.TypeFor[EbsOptimizedInfo]()
+	sEbsStatusDetails_.Members = []*shape.Member{
+		{Name: "ImpairedSince", Shape: sMillisecondDateTime_, LocationName: "impairedSince"},
+		{Name: "Name", Shape: sStatusName_, LocationName: "name", Field: 1},
+		{Name: "Status", Shape: sStatusType_, LocationName: "status", Field: 2},
+	}
+	sEbsStatusDetails_.GoType = reflect.TypeFor[EbsStatusDetails]()
+	sEbsStatusDetailsList_.Member = &shape.Member{Name: "member", Shape: sEbsStatusDetails_, LocationName: "item"}
+	sEbsStatusSummary_.Members = []*shape.Member{
+		{Name: "Details", Shape: sEbsStatusDetailsList_, LocationName: "details"},
+		{Name: "Status", Shape: sSummaryStatus_, LocationName: "status", Field: 1},
+	}
+	sEbsStatusSummary_.GoType = reflect.TypeFor[EbsStatusSummary]()
+	sEfaInfo_.Members = []*shape.Member{
+		{Name: "MaximumEfaInterfaces", Shape: sMaximumEfaInterfaces_, LocationName: "maximumEfaInterfaces"},
+	}
+	sEfaInfo_.GoType = reflect.TypeFor[EfaInfo]()
+	sElasticGpuAssociation_.Members = []*shape.Member{
+		{Name: "ElasticGpuId", Shape: sElasticGpuId_, LocationName: "elasticGpuId"},
+		{Name: "ElasticGpuAssociationId", Shape: sString_, LocationName: "elasticGpuAssociationId", Field: 1},
+		{Name: "ElasticGpuAssociationState", Shape: sString_, LocationName: "elasticGpuAssociationState", Field: 2},
+		{Name: "ElasticGpuAssociationTime", Shape: sString_, LocationName: "elasticGpuAssociationTime", Field: 3},
+	}
+	sElasticGpuAssociation_.GoType = reflect.TypeFor[ElasticGpuAssociation]()
+	sElasticGpuAssociationList_.Member = &shape.Member{Name: "member", Shape: sElasticGpuAssociation_, LocationName: "item"}
+	sElasticGpuSpecification_.Members = []*shape.Member{
+		{Name: "Type", Shape: sString_, Required: true},
+	}
+	sElasticGpuSpecification_.GoType = reflect.TypeFor[ElasticGpuSpecification]()
+	sElasticGpuSpecifications_.Member = &shape.Member{Name: "member", Shape: sElasticGpuSpecification_, LocationName: "item"}
+	sElasticInferenceAccelerator_.Members = []*shape.Member{
+		{Name: "Type", Shape: sString_, Required: true},
+		{Name: "Count", Shape: sElasticInferenceAcceleratorCount_, Field: 1},
+	}
+	sElasticInferenceAccelerator_.GoType = reflect.TypeFor[ElasticInferenceAccelerator]()
+	sElasticInferenceAcceleratorAssociation_.Members = []*shape.Member{
+		{Name: "ElasticInferenceAcceleratorArn", Shape: sString_, LocationName: "elasticInferenceAcceleratorArn"},
+		{Name: "ElasticInferenceAcceleratorAssociationId", Shape: sString_, LocationName: "elasticInferenceAcceleratorAssociationId", Field: 1},
+		{Name: "ElasticInferenceAcceleratorAssociationState", Shape: sString_, LocationName: "elasticInferenceAcceleratorAssociationState", Field: 2},
+		{Name: "ElasticInferenceAcceleratorAssociationTime", Shape: sDateTime_, LocationName: "elasticInferenceAcceleratorAssociationTime", Field: 3},
+	}
+	sElasticInferenceAcceleratorAssociation_.GoType = reflect.TypeFor[ElasticInferenceAcceleratorAssociation]()
+	sElasticInferenceAcceleratorAssociationList_.Member = &shape.Member{Name: "member", Shape: sElasticInferenceAcceleratorAssociation_, LocationName: "item"}
+	sElasticInferenceAccelerators_.Member = &shape.Member{Name: "member", Shape: sElasticInferenceAccelerator_, LocationName: "item"}
+	sEnaSrdSpecificationRequest_.Members = []*shape.Member{
+		{Name: "EnaSrdEnabled", Shape: sBoolean_},
+		{Name: "EnaSrdUdpSpecification", Shape: sEnaSrdUdpSpecificationRequest_, Field: 1},
+	}
+	sEnaSrdSpecificationRequest_.GoType = reflect.TypeFor[EnaSrdSpecificationRequest]()
+	sEnaSrdUdpSpecificationRequest_.Members = []*shape.Member{
+		{Name: "EnaSrdUdpEnabled", Shape: sBoolean_},
+	}
+	sEnaSrdUdpSpecificationRequest_.GoType = reflect.TypeFor[EnaSrdUdpSpecificationRequest]()
+	sEnclaveOptions_.Members = []*shape.Member{
+		{Name: "Enabled", Shape: sBoolean_, LocationName: "enabled"},
+	}
+	sEnclaveOptions_.GoType = reflect.TypeFor[EnclaveOptions]()
+	sEnclaveOptionsRequest_.Members = []*shape.Member{
+		{Name: "Enabled", Shape: sBoolean_},
+	}
+	sEnclaveOptionsRequest_.GoType = reflect.TypeFor[EnclaveOptionsRequest]()
 	sFilter_.Members = []*shape.Member{
 		{Name: "Name", Shape: sString_},
 		{Name: "Values", Shape: sValueStringList_, LocationName: "Value", Field: 1},
 	}
 	sFilter_.GoType = reflect.TypeFor[Filter]()
 	sFilterList_.Member = &shape.Member{Name: "member", Shape: sFilter_, LocationName: "Filter"}
+	sFpgaDeviceInfo_.Members = []*shape.Member{
+		{Name: "Name", Shape: sFpgaDeviceName_, LocationName: "name"},
+		{Name: "Manufacturer", Shape: sFpgaDeviceManufacturerName_, LocationName: "manufacturer", Field: 1},
+		{Name: "Count", Shape: sFpgaDeviceCount_, LocationName: "count", Field: 2},
+		{Name: "MemoryInfo", Shape: sFpgaDeviceMemoryInfo_, LocationName: "memoryInfo", Field: 3},
+	}
+	sFpgaDeviceInfo_.GoType = reflect.TypeFor[FpgaDeviceInfo]()
+	sFpgaDeviceInfoList_.Member = &shape.Member{Name: "member", Shape: sFpgaDeviceInfo_, LocationName: "item"}
+	sFpgaDeviceMemoryInfo_.Members = []*shape.Member{
+		{Name: "SizeInMiB", Shape: sFpgaDeviceMemorySize_, LocationName: "sizeInMiB"},
+	}
+	sFpgaDeviceMemoryInfo_.GoType = reflect.TypeFor[FpgaDeviceMemoryInfo]()
+	sFpgaInfo_.Members = []*shape.Member{
+		{Name: "Fpgas", Shape: sFpgaDeviceInfoList_, LocationName: "fpgas"},
+		{Name: "TotalFpgaMemoryInMiB", Shape: sTotalFpgaMemory_, LocationName: "totalFpgaMemoryInMiB", Field: 1},
+	}
+	sFpgaInfo_.GoType = reflect.TypeFor[FpgaInfo]()
+	sGetConsoleOutputRequest_.Members = []*shape.Member{
+		{Name: "InstanceId", Shape: sInstanceId_, Required: true},
+		{Name: "Latest", Shape: sBoolean_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sGetConsoleOutputRequest_.GoType = reflect.TypeFor[GetConsoleOutputRequest]()
+	sGetConsoleOutputResult_.Members = []*shape.Member{
+		{Name: "InstanceId", Shape: sString_, LocationName: "instanceId"},
+		{Name: "Timestamp", Shape: sDateTime_, LocationName: "timestamp", Field: 1},
+		{Name: "Output", Shape: sString_, LocationName: "output", Field: 2},
+	}
+	sGetConsoleOutputResult_.GoType = reflect.TypeFor[GetConsoleOutputResult]()
+	sGpuDeviceInfo_.Members = []*shape.Member{
+		{Name: "Name", Shape: sGpuDeviceName_, LocationName: "name"},
+		{Name: "Manufacturer", Shape: sGpuDeviceManufacturerName_, LocationName: "manufacturer", Field: 1},
+		{Name: "Count", Shape: sGpuDeviceCount_, LocationName: "count", Field: 2},
+		{Name: "LogicalGpuCount", Shape: sLogicalGpuCount_, LocationName: "logicalGpuCount", Field: 3},
+		{Name: "GpuPartitionSize", Shape: sGpuPartitionSize_, LocationName: "gpuPartitionSize", Field: 4},
+		{Name: "Workloads", Shape: sWorkloadsList_, LocationName: "workloadSet", Field: 5},
+		{Name: "MemoryInfo", Shape: sGpuDeviceMemoryInfo_, LocationName: "memoryInfo", Field: 6},
+	}
+	sGpuDeviceInfo_.GoType = reflect.TypeFor[GpuDeviceInfo]()
+	sGpuDeviceInfoList_.Member = &shape.Member{Name: "member", Shape: sGpuDeviceInfo_, LocationName: "item"}
+	sGpuDeviceMemoryInfo_.Members = []*shape.Member{
+		{Name: "SizeInMiB", Shape: sGpuDeviceMemorySize_, LocationName: "sizeInMiB"},
+	}
+	sGpuDeviceMemoryInfo_.GoType = reflect.TypeFor[GpuDeviceMemoryInfo]()
+	sGpuInfo_.Members = []*shape.Member{
+		{Name: "Gpus", Shape: sGpuDeviceInfoList_, LocationName: "gpus"},
+		{Name: "TotalGpuMemoryInMiB", Shape: sTotalGpuMemory_, LocationName: "totalGpuMemoryInMiB", Field: 1},
+	}
+	sGpuInfo_.GoType = reflect.TypeFor[GpuInfo]()
 	sGroupIdStringList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupId_, LocationName: "groupId"}
+	sGroupIdentifier_.Members = []*shape.Member{
+		{Name: "GroupId", Shape: sString_, LocationName: "groupId"},
+		{Name: "GroupName", Shape: sString_, LocationName: "groupName", Field: 1},
+	}
+	sGroupIdentifier_.GoType = reflect.TypeFor[GroupIdentifier]()
+	sGroupIdentifierList_.Member = &shape.Member{Name: "member", Shape: sGroupIdentifier_, LocationName: "item"}
 	sGroupNameStringList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupName_, LocationName: "GroupName"}
+	sHibernationOptions_.Members = []*shape.Member{
+		{Name: "Configured", Shape: sBoolean_, LocationName: "configured"},
+	}
+	sHibernationOptions_.GoType = reflect.TypeFor[HibernationOptions]()
+	sHibernationOptionsRequest_.Members = []*shape.Member{
+		{Name: "Configured", Shape: sBoolean_},
+	}
+	sHibernationOptionsRequest_.GoType = reflect.TypeFor[HibernationOptionsRequest]()
+	sIamInstanceProfile_.Members = []*shape.Member{
+		{Name: "Arn", Shape: sString_, LocationName: "arn"},
+		{Name: "Id", Shape: sString_, LocationName: "id", Field: 1},
+	}
+	sIamInstanceProfile_.GoType = reflect.TypeFor[IamInstanceProfile]()
+	sIamInstanceProfileSpecification_.Members = []*shape.Member{
+		{Name: "Arn", Shape: sString_, LocationName: "arn"},
+		{Name: "Name", Shape: sString_, LocationName: "name", Field: 1},
+	}
+	sIamInstanceProfileSpecification_.GoType = reflect.TypeFor[IamInstanceProfileSpecification]()
 	sImportKeyPairRequest_.Members = []*shape.Member{
 		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification"},
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
@@ -421,6 +1094,380 @@ func init() {
 		{Name: "Tags", Shape: sTagList_, LocationName: "tagSet", Field: 3},
 	}
 	sImportKeyPairResult_.GoType = reflect.TypeFor[ImportKeyPairResult]()
+	sInferenceAcceleratorInfo_.Members = []*shape.Member{
+		{Name: "Accelerators", Shape: sInferenceDeviceInfoList_, LocationName: "accelerators"},
+		{Name: "TotalInferenceMemoryInMiB", Shape: sTotalInferenceMemory_, LocationName: "totalInferenceMemoryInMiB", Field: 1},
+	}
+	sInferenceAcceleratorInfo_.GoType = reflect.TypeFor[InferenceAcceleratorInfo]()
+	sInferenceDeviceInfo_.Members = []*shape.Member{
+		{Name: "Count", Shape: sInferenceDeviceCount_, LocationName: "count"},
+		{Name: "Name", Shape: sInferenceDeviceName_, LocationName: "name", Field: 1},
+		{Name: "Manufacturer", Shape: sInferenceDeviceManufacturerName_, LocationName: "manufacturer", Field: 2},
+		{Name: "MemoryInfo", Shape: sInferenceDeviceMemoryInfo_, LocationName: "memoryInfo", Field: 3},
+	}
+	sInferenceDeviceInfo_.GoType = reflect.TypeFor[InferenceDeviceInfo]()
+	sInferenceDeviceInfoList_.Member = &shape.Member{Name: "member", Shape: sInferenceDeviceInfo_}
+	sInferenceDeviceMemoryInfo_.Members = []*shape.Member{
+		{Name: "SizeInMiB", Shape: sInferenceDeviceMemorySize_, LocationName: "sizeInMiB"},
+	}
+	sInferenceDeviceMemoryInfo_.GoType = reflect.TypeFor[InferenceDeviceMemoryInfo]()
+	sInstance_.Members = []*shape.Member{
+		{Name: "Architecture", Shape: sArchitectureValues_, LocationName: "architecture"},
+		{Name: "BlockDeviceMappings", Shape: sInstanceBlockDeviceMappingList_, LocationName: "blockDeviceMapping", Field: 1},
+		{Name: "ClientToken", Shape: sString_, LocationName: "clientToken", Field: 2},
+		{Name: "EbsOptimized", Shape: sBoolean_, LocationName: "ebsOptimized", Field: 3},
+		{Name: "EnaSupport", Shape: sBoolean_, LocationName: "enaSupport", Field: 4},
+		{Name: "Hypervisor", Shape: sHypervisorType_, LocationName: "hypervisor", Field: 5},
+		{Name: "IamInstanceProfile", Shape: sIamInstanceProfile_, LocationName: "iamInstanceProfile", Field: 6},
+		{Name: "InstanceLifecycle", Shape: sInstanceLifecycleType_, LocationName: "instanceLifecycle", Field: 7},
+		{Name: "ElasticGpuAssociations", Shape: sElasticGpuAssociationList_, LocationName: "elasticGpuAssociationSet", Field: 8},
+		{Name: "ElasticInferenceAcceleratorAssociations", Shape: sElasticInferenceAcceleratorAssociationList_, LocationName: "elasticInferenceAcceleratorAssociationSet", Field: 9},
+		{Name: "NetworkInterfaces", Shape: sInstanceNetworkInterfaceList_, LocationName: "networkInterfaceSet", Field: 10},
+		{Name: "OutpostArn", Shape: sString_, LocationName: "outpostArn", Field: 11},
+		{Name: "RootDeviceName", Shape: sString_, LocationName: "rootDeviceName", Field: 12},
+		{Name: "RootDeviceType", Shape: sDeviceType_, LocationName: "rootDeviceType", Field: 13},
+		{Name: "SecurityGroups", Shape: sGroupIdentifierList_, LocationName: "groupSet", Field: 14},
+		{Name: "SourceDestCheck", Shape: sBoolean_, LocationName: "sourceDestCheck", Field: 15},
+		{Name: "SpotInstanceRequestId", Shape: sString_, LocationName: "spotInstanceRequestId", Field: 16},
+		{Name: "SriovNetSupport", Shape: sString_, LocationName: "sriovNetSupport", Field: 17},
+		{Name: "StateReason", Shape: sStateReason_, LocationName: "stateReason", Field: 18},
+		{Name: "Tags", Shape: sTagList_, LocationName: "tagSet", Field: 19},
+		{Name: "VirtualizationType", Shape: sVirtualizationType_, LocationName: "virtualizationType", Field: 20},
+		{Name: "CpuOptions", Shape: sCpuOptions_, LocationName: "cpuOptions", Field: 21},
+		{Name: "CapacityBlockId", Shape: sString_, LocationName: "capacityBlockId", Field: 22},
+		{Name: "CapacityReservationId", Shape: sString_, LocationName: "capacityReservationId", Field: 23},
+		{Name: "CapacityReservationSpecification", Shape: sCapacityReservationSpecificationResponse_, LocationName: "capacityReservationSpecification", Field: 24},
+		{Name: "HibernationOptions", Shape: sHibernationOptions_, LocationName: "hibernationOptions", Field: 25},
+		{Name: "Licenses", Shape: sLicenseList_, LocationName: "licenseSet", Field: 26},
+		{Name: "MetadataOptions", Shape: sInstanceMetadataOptionsResponse_, LocationName: "metadataOptions", Field: 27},
+		{Name: "EnclaveOptions", Shape: sEnclaveOptions_, LocationName: "enclaveOptions", Field: 28},
+		{Name: "BootMode", Shape: sBootModeValues_, LocationName: "bootMode", Field: 29},
+		{Name: "PlatformDetails", Shape: sString_, LocationName: "platformDetails", Field: 30},
+		{Name: "UsageOperation", Shape: sString_, LocationName: "usageOperation", Field: 31},
+		{Name: "UsageOperationUpdateTime", Shape: sMillisecondDateTime_, LocationName: "usageOperationUpdateTime", Field: 32},
+		{Name: "PrivateDnsNameOptions", Shape: sPrivateDnsNameOptionsResponse_, LocationName: "privateDnsNameOptions", Field: 33},
+		{Name: "Ipv6Address", Shape: sString_, LocationName: "ipv6Address", Field: 34},
+		{Name: "TpmSupport", Shape: sString_, LocationName: "tpmSupport", Field: 35},
+		{Name: "MaintenanceOptions", Shape: sInstanceMaintenanceOptions_, LocationName: "maintenanceOptions", Field: 36},
+		{Name: "CurrentInstanceBootMode", Shape: sInstanceBootModeValues_, LocationName: "currentInstanceBootMode", Field: 37},
+		{Name: "NetworkPerformanceOptions", Shape: sInstanceNetworkPerformanceOptions_, LocationName: "networkPerformanceOptions", Field: 38},
+		{Name: "Operator", Shape: sOperatorResponse_, LocationName: "operator", Field: 39},
+		{Name: "SecondaryInterfaces", Shape: sInstanceSecondaryInterfaceList_, LocationName: "secondaryInterfaceSet", Field: 40},
+		{Name: "InstanceId", Shape: sString_, LocationName: "instanceId", Field: 41},
+		{Name: "ImageId", Shape: sString_, LocationName: "imageId", Field: 42},
+		{Name: "State", Shape: sInstanceState_, LocationName: "instanceState", Field: 43},
+		{Name: "PrivateDnsName", Shape: sString_, LocationName: "privateDnsName", Field: 44},
+		{Name: "PublicDnsName", Shape: sString_, LocationName: "dnsName", Field: 45},
+		{Name: "StateTransitionReason", Shape: sString_, LocationName: "reason", Field: 46},
+		{Name: "KeyName", Shape: sString_, LocationName: "keyName", Field: 47},
+		{Name: "AmiLaunchIndex", Shape: sInteger_, LocationName: "amiLaunchIndex", Field: 48},
+		{Name: "ProductCodes", Shape: sProductCodeList_, LocationName: "productCodes", Field: 49},
+		{Name: "InstanceType", Shape: sInstanceType_, LocationName: "instanceType", Field: 50},
+		{Name: "LaunchTime", Shape: sDateTime_, LocationName: "launchTime", Field: 51},
+		{Name: "Placement", Shape: sPlacement_, LocationName: "placement", Field: 52},
+		{Name: "KernelId", Shape: sString_, LocationName: "kernelId", Field: 53},
+		{Name: "RamdiskId", Shape: sString_, LocationName: "ramdiskId", Field: 54},
+		{Name: "Platform", Shape: sPlatformValues_, LocationName: "platform", Field: 55},
+		{Name: "Monitoring", Shape: sMonitoring_, LocationName: "monitoring", Field: 56},
+		{Name: "SubnetId", Shape: sString_, LocationName: "subnetId", Field: 57},
+		{Name: "VpcId", Shape: sString_, LocationName: "vpcId", Field: 58},
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress", Field: 59},
+		{Name: "PublicIpAddress", Shape: sString_, LocationName: "ipAddress", Field: 60},
+	}
+	sInstance_.GoType = reflect.TypeFor[Instance]()
+	sInstanceAttachmentEnaSrdSpecification_.Members = []*shape.Member{
+		{Name: "EnaSrdEnabled", Shape: sBoolean_, LocationName: "enaSrdEnabled"},
+		{Name: "EnaSrdUdpSpecification", Shape: sInstanceAttachmentEnaSrdUdpSpecification_, LocationName: "enaSrdUdpSpecification", Field: 1},
+	}
+	sInstanceAttachmentEnaSrdSpecification_.GoType = reflect.TypeFor[InstanceAttachmentEnaSrdSpecification]()
+	sInstanceAttachmentEnaSrdUdpSpecification_.Members = []*shape.Member{
+		{Name: "EnaSrdUdpEnabled", Shape: sBoolean_, LocationName: "enaSrdUdpEnabled"},
+	}
+	sInstanceAttachmentEnaSrdUdpSpecification_.GoType = reflect.TypeFor[InstanceAttachmentEnaSrdUdpSpecification]()
+	sInstanceBlockDeviceMapping_.Members = []*shape.Member{
+		{Name: "DeviceName", Shape: sString_, LocationName: "deviceName"},
+		{Name: "Ebs", Shape: sEbsInstanceBlockDevice_, LocationName: "ebs", Field: 1},
+	}
+	sInstanceBlockDeviceMapping_.GoType = reflect.TypeFor[InstanceBlockDeviceMapping]()
+	sInstanceBlockDeviceMappingList_.Member = &shape.Member{Name: "member", Shape: sInstanceBlockDeviceMapping_, LocationName: "item"}
+	sInstanceBlockDeviceMappingSpecification_.Members = []*shape.Member{
+		{Name: "DeviceName", Shape: sString_, LocationName: "deviceName"},
+		{Name: "Ebs", Shape: sEbsInstanceBlockDeviceSpecification_, LocationName: "ebs", Field: 1},
+		{Name: "VirtualName", Shape: sString_, LocationName: "virtualName", Field: 2},
+		{Name: "NoDevice", Shape: sString_, LocationName: "noDevice", Field: 3},
+	}
+	sInstanceBlockDeviceMappingSpecification_.GoType = reflect.TypeFor[InstanceBlockDeviceMappingSpecification]()
+	sInstanceBlockDeviceMappingSpecificationList_.Member = &shape.Member{Name: "member", Shape: sInstanceBlockDeviceMappingSpecification_, LocationName: "item"}
+	sInstanceIdStringList_.Member = &shape.Member{Name: "member", Shape: sInstanceId_, LocationName: "InstanceId"}
+	sInstanceIpv4Prefix_.Members = []*shape.Member{
+		{Name: "Ipv4Prefix", Shape: sString_, LocationName: "ipv4Prefix"},
+	}
+	sInstanceIpv4Prefix_.GoType = reflect.TypeFor[InstanceIpv4Prefix]()
+	sInstanceIpv4PrefixList_.Member = &shape.Member{Name: "member", Shape: sInstanceIpv4Prefix_, LocationName: "item"}
+	sInstanceIpv6Address_.Members = []*shape.Member{
+		{Name: "Ipv6Address", Shape: sString_, LocationName: "ipv6Address"},
+		{Name: "IsPrimaryIpv6", Shape: sBoolean_, LocationName: "isPrimaryIpv6", Field: 1},
+	}
+	sInstanceIpv6Address_.GoType = reflect.TypeFor[InstanceIpv6Address]()
+	sInstanceIpv6AddressList_.Member = &shape.Member{Name: "member", Shape: sInstanceIpv6Address_, LocationName: "item"}
+	sInstanceIpv6Prefix_.Members = []*shape.Member{
+		{Name: "Ipv6Prefix", Shape: sString_, LocationName: "ipv6Prefix"},
+	}
+	sInstanceIpv6Prefix_.GoType = reflect.TypeFor[InstanceIpv6Prefix]()
+	sInstanceIpv6PrefixList_.Member = &shape.Member{Name: "member", Shape: sInstanceIpv6Prefix_, LocationName: "item"}
+	sInstanceList_.Member = &shape.Member{Name: "member", Shape: sInstance_, LocationName: "item"}
+	sInstanceMaintenanceOptions_.Members = []*shape.Member{
+		{Name: "AutoRecovery", Shape: sInstanceAutoRecoveryState_, LocationName: "autoRecovery"},
+		{Name: "RebootMigration", Shape: sInstanceRebootMigrationState_, LocationName: "rebootMigration", Field: 1},
+	}
+	sInstanceMaintenanceOptions_.GoType = reflect.TypeFor[InstanceMaintenanceOptions]()
+	sInstanceMaintenanceOptionsRequest_.Members = []*shape.Member{
+		{Name: "AutoRecovery", Shape: sInstanceAutoRecoveryState_},
+	}
+	sInstanceMaintenanceOptionsRequest_.GoType = reflect.TypeFor[InstanceMaintenanceOptionsRequest]()
+	sInstanceMarketOptionsRequest_.Members = []*shape.Member{
+		{Name: "MarketType", Shape: sMarketType_},
+		{Name: "SpotOptions", Shape: sSpotMarketOptions_, Field: 1},
+	}
+	sInstanceMarketOptionsRequest_.GoType = reflect.TypeFor[InstanceMarketOptionsRequest]()
+	sInstanceMetadataOptionsRequest_.Members = []*shape.Member{
+		{Name: "HttpTokens", Shape: sHttpTokensState_},
+		{Name: "HttpPutResponseHopLimit", Shape: sInteger_, Field: 1},
+		{Name: "HttpEndpoint", Shape: sInstanceMetadataEndpointState_, Field: 2},
+		{Name: "HttpProtocolIpv6", Shape: sInstanceMetadataProtocolState_, Field: 3},
+		{Name: "InstanceMetadataTags", Shape: sInstanceMetadataTagsState_, Field: 4},
+	}
+	sInstanceMetadataOptionsRequest_.GoType = reflect.TypeFor[InstanceMetadataOptionsRequest]()
+	sInstanceMetadataOptionsResponse_.Members = []*shape.Member{
+		{Name: "State", Shape: sInstanceMetadataOptionsState_, LocationName: "state"},
+		{Name: "HttpTokens", Shape: sHttpTokensState_, LocationName: "httpTokens", Field: 1},
+		{Name: "HttpPutResponseHopLimit", Shape: sInteger_, LocationName: "httpPutResponseHopLimit", Field: 2},
+		{Name: "HttpEndpoint", Shape: sInstanceMetadataEndpointState_, LocationName: "httpEndpoint", Field: 3},
+		{Name: "HttpProtocolIpv6", Shape: sInstanceMetadataProtocolState_, LocationName: "httpProtocolIpv6", Field: 4},
+		{Name: "InstanceMetadataTags", Shape: sInstanceMetadataTagsState_, LocationName: "instanceMetadataTags", Field: 5},
+	}
+	sInstanceMetadataOptionsResponse_.GoType = reflect.TypeFor[InstanceMetadataOptionsResponse]()
+	sInstanceNetworkInterface_.Members = []*shape.Member{
+		{Name: "Association", Shape: sInstanceNetworkInterfaceAssociation_, LocationName: "association"},
+		{Name: "Attachment", Shape: sInstanceNetworkInterfaceAttachment_, LocationName: "attachment", Field: 1},
+		{Name: "Description", Shape: sString_, LocationName: "description", Field: 2},
+		{Name: "Groups", Shape: sGroupIdentifierList_, LocationName: "groupSet", Field: 3},
+		{Name: "Ipv6Addresses", Shape: sInstanceIpv6AddressList_, LocationName: "ipv6AddressesSet", Field: 4},
+		{Name: "MacAddress", Shape: sString_, LocationName: "macAddress", Field: 5},
+		{Name: "NetworkInterfaceId", Shape: sString_, LocationName: "networkInterfaceId", Field: 6},
+		{Name: "OwnerId", Shape: sString_, LocationName: "ownerId", Field: 7},
+		{Name: "PrivateDnsName", Shape: sString_, LocationName: "privateDnsName", Field: 8},
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress", Field: 9},
+		{Name: "PrivateIpAddresses", Shape: sInstancePrivateIpAddressList_, LocationName: "privateIpAddressesSet", Field: 10},
+		{Name: "SourceDestCheck", Shape: sBoolean_, LocationName: "sourceDestCheck", Field: 11},
+		{Name: "Status", Shape: sNetworkInterfaceStatus_, LocationName: "status", Field: 12},
+		{Name: "SubnetId", Shape: sString_, LocationName: "subnetId", Field: 13},
+		{Name: "VpcId", Shape: sString_, LocationName: "vpcId", Field: 14},
+		{Name: "InterfaceType", Shape: sString_, LocationName: "interfaceType", Field: 15},
+		{Name: "Ipv4Prefixes", Shape: sInstanceIpv4PrefixList_, LocationName: "ipv4PrefixSet", Field: 16},
+		{Name: "Ipv6Prefixes", Shape: sInstanceIpv6PrefixList_, LocationName: "ipv6PrefixSet", Field: 17},
+		{Name: "ConnectionTrackingConfiguration", Shape: sConnectionTrackingSpecificationResponse_, LocationName: "connectionTrackingConfiguration", Field: 18},
+		{Name: "Operator", Shape: sOperatorResponse_, LocationName: "operator", Field: 19},
+	}
+	sInstanceNetworkInterface_.GoType = reflect.TypeFor[InstanceNetworkInterface]()
+	sInstanceNetworkInterfaceAssociation_.Members = []*shape.Member{
+		{Name: "CarrierIp", Shape: sString_, LocationName: "carrierIp"},
+		{Name: "CustomerOwnedIp", Shape: sString_, LocationName: "customerOwnedIp", Field: 1},
+		{Name: "IpOwnerId", Shape: sString_, LocationName: "ipOwnerId", Field: 2},
+		{Name: "PublicDnsName", Shape: sString_, LocationName: "publicDnsName", Field: 3},
+		{Name: "PublicIp", Shape: sString_, LocationName: "publicIp", Field: 4},
+	}
+	sInstanceNetworkInterfaceAssociation_.GoType = reflect.TypeFor[InstanceNetworkInterfaceAssociation]()
+	sInstanceNetworkInterfaceAttachment_.Members = []*shape.Member{
+		{Name: "AttachTime", Shape: sDateTime_, LocationName: "attachTime"},
+		{Name: "AttachmentId", Shape: sString_, LocationName: "attachmentId", Field: 1},
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination", Field: 2},
+		{Name: "DeviceIndex", Shape: sInteger_, LocationName: "deviceIndex", Field: 3},
+		{Name: "Status", Shape: sAttachmentStatus_, LocationName: "status", Field: 4},
+		{Name: "NetworkCardIndex", Shape: sInteger_, LocationName: "networkCardIndex", Field: 5},
+		{Name: "EnaSrdSpecification", Shape: sInstanceAttachmentEnaSrdSpecification_, LocationName: "enaSrdSpecification", Field: 6},
+		{Name: "EnaQueueCount", Shape: sInteger_, LocationName: "enaQueueCount", Field: 7},
+	}
+	sInstanceNetworkInterfaceAttachment_.GoType = reflect.TypeFor[InstanceNetworkInterfaceAttachment]()
+	sInstanceNetworkInterfaceList_.Member = &shape.Member{Name: "member", Shape: sInstanceNetworkInterface_, LocationName: "item"}
+	sInstanceNetworkInterfaceSpecification_.Members = []*shape.Member{
+		{Name: "AssociatePublicIpAddress", Shape: sBoolean_, LocationName: "associatePublicIpAddress"},
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination", Field: 1},
+		{Name: "Description", Shape: sString_, LocationName: "description", Field: 2},
+		{Name: "DeviceIndex", Shape: sInteger_, LocationName: "deviceIndex", Field: 3},
+		{Name: "Groups", Shape: sSecurityGroupIdStringList_, LocationName: "SecurityGroupId", Field: 4},
+		{Name: "Ipv6AddressCount", Shape: sInteger_, LocationName: "ipv6AddressCount", Field: 5},
+		{Name: "Ipv6Addresses", Shape: sInstanceIpv6AddressList_, LocationName: "ipv6AddressesSet", QueryName: "Ipv6Addresses", Field: 6},
+		{Name: "NetworkInterfaceId", Shape: sNetworkInterfaceId_, LocationName: "networkInterfaceId", Field: 7},
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress", Field: 8},
+		{Name: "PrivateIpAddresses", Shape: sPrivateIpAddressSpecificationList_, LocationName: "privateIpAddressesSet", QueryName: "PrivateIpAddresses", Field: 9},
+		{Name: "SecondaryPrivateIpAddressCount", Shape: sInteger_, LocationName: "secondaryPrivateIpAddressCount", Field: 10},
+		{Name: "SubnetId", Shape: sString_, LocationName: "subnetId", Field: 11},
+		{Name: "AssociateCarrierIpAddress", Shape: sBoolean_, Field: 12},
+		{Name: "InterfaceType", Shape: sString_, Field: 13},
+		{Name: "NetworkCardIndex", Shape: sInteger_, Field: 14},
+		{Name: "Ipv4Prefixes", Shape: sIpv4PrefixList_, LocationName: "Ipv4Prefix", Field: 15},
+		{Name: "Ipv4PrefixCount", Shape: sInteger_, Field: 16},
+		{Name: "Ipv6Prefixes", Shape: sIpv6PrefixList_, LocationName: "Ipv6Prefix", Field: 17},
+		{Name: "Ipv6PrefixCount", Shape: sInteger_, Field: 18},
+		{Name: "PrimaryIpv6", Shape: sBoolean_, Field: 19},
+		{Name: "EnaSrdSpecification", Shape: sEnaSrdSpecificationRequest_, Field: 20},
+		{Name: "ConnectionTrackingSpecification", Shape: sConnectionTrackingSpecificationRequest_, Field: 21},
+		{Name: "EnaQueueCount", Shape: sInteger_, Field: 22},
+	}
+	sInstanceNetworkInterfaceSpecification_.GoType = reflect.TypeFor[InstanceNetworkInterfaceSpecification]()
+	sInstanceNetworkInterfaceSpecificationList_.Member = &shape.Member{Name: "member", Shape: sInstanceNetworkInterfaceSpecification_, LocationName: "item"}
+	sInstanceNetworkPerformanceOptions_.Members = []*shape.Member{
+		{Name: "BandwidthWeighting", Shape: sInstanceBandwidthWeighting_, LocationName: "bandwidthWeighting"},
+	}
+	sInstanceNetworkPerformanceOptions_.GoType = reflect.TypeFor[InstanceNetworkPerformanceOptions]()
+	sInstanceNetworkPerformanceOptionsRequest_.Members = []*shape.Member{
+		{Name: "BandwidthWeighting", Shape: sInstanceBandwidthWeighting_},
+	}
+	sInstanceNetworkPerformanceOptionsRequest_.GoType = reflect.TypeFor[InstanceNetworkPerformanceOptionsRequest]()
+	sInstancePrivateIpAddress_.Members = []*shape.Member{
+		{Name: "Association", Shape: sInstanceNetworkInterfaceAssociation_, LocationName: "association"},
+		{Name: "Primary", Shape: sBoolean_, LocationName: "primary", Field: 1},
+		{Name: "PrivateDnsName", Shape: sString_, LocationName: "privateDnsName", Field: 2},
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress", Field: 3},
+	}
+	sInstancePrivateIpAddress_.GoType = reflect.TypeFor[InstancePrivateIpAddress]()
+	sInstancePrivateIpAddressList_.Member = &shape.Member{Name: "member", Shape: sInstancePrivateIpAddress_, LocationName: "item"}
+	sInstanceSecondaryInterface_.Members = []*shape.Member{
+		{Name: "Attachment", Shape: sInstanceSecondaryInterfaceAttachment_, LocationName: "attachment"},
+		{Name: "MacAddress", Shape: sString_, LocationName: "macAddress", Field: 1},
+		{Name: "SecondaryInterfaceId", Shape: sSecondaryInterfaceId_, LocationName: "secondaryInterfaceId", Field: 2},
+		{Name: "OwnerId", Shape: sString_, LocationName: "ownerId", Field: 3},
+		{Name: "PrivateIpAddresses", Shape: sInstanceSecondaryInterfacePrivateIpAddressList_, LocationName: "privateIpAddressSet", Field: 4},
+		{Name: "SourceDestCheck", Shape: sBoolean_, LocationName: "sourceDestCheck", Field: 5},
+		{Name: "Status", Shape: sSecondaryInterfaceStatus_, LocationName: "status", Field: 6},
+		{Name: "SecondarySubnetId", Shape: sSecondarySubnetId_, LocationName: "secondarySubnetId", Field: 7},
+		{Name: "SecondaryNetworkId", Shape: sSecondaryNetworkId_, LocationName: "secondaryNetworkId", Field: 8},
+		{Name: "InterfaceType", Shape: sSecondaryInterfaceType_, LocationName: "interfaceType", Field: 9},
+	}
+	sInstanceSecondaryInterface_.GoType = reflect.TypeFor[InstanceSecondaryInterface]()
+	sInstanceSecondaryInterfaceAttachment_.Members = []*shape.Member{
+		{Name: "AttachTime", Shape: sMillisecondDateTime_, LocationName: "attachTime"},
+		{Name: "AttachmentId", Shape: sString_, LocationName: "attachmentId", Field: 1},
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination", Field: 2},
+		{Name: "DeviceIndex", Shape: sInteger_, LocationName: "deviceIndex", Field: 3},
+		{Name: "Status", Shape: sAttachmentStatus_, LocationName: "status", Field: 4},
+		{Name: "NetworkCardIndex", Shape: sInteger_, LocationName: "networkCardIndex", Field: 5},
+	}
+	sInstanceSecondaryInterfaceAttachment_.GoType = reflect.TypeFor[InstanceSecondaryInterfaceAttachment]()
+	sInstanceSecondaryInterfaceList_.Member = &shape.Member{Name: "member", Shape: sInstanceSecondaryInterface_, LocationName: "item"}
+	sInstanceSecondaryInterfacePrivateIpAddress_.Members = []*shape.Member{
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress"},
+	}
+	sInstanceSecondaryInterfacePrivateIpAddress_.GoType = reflect.TypeFor[InstanceSecondaryInterfacePrivateIpAddress]()
+	sInstanceSecondaryInterfacePrivateIpAddressList_.Member = &shape.Member{Name: "member", Shape: sInstanceSecondaryInterfacePrivateIpAddress_, LocationName: "item"}
+	sInstanceSecondaryInterfacePrivateIpAddressListRequest_.Member = &shape.Member{Name: "member", Shape: sInstanceSecondaryInterfacePrivateIpAddressRequest_, LocationName: "item"}
+	sInstanceSecondaryInterfacePrivateIpAddressRequest_.Members = []*shape.Member{
+		{Name: "PrivateIpAddress", Shape: sString_, Required: true},
+	}
+	sInstanceSecondaryInterfacePrivateIpAddressRequest_.GoType = reflect.TypeFor[InstanceSecondaryInterfacePrivateIpAddressRequest]()
+	sInstanceSecondaryInterfaceSpecificationListRequest_.Member = &shape.Member{Name: "member", Shape: sInstanceSecondaryInterfaceSpecificationRequest_, LocationName: "item"}
+	sInstanceSecondaryInterfaceSpecificationRequest_.Members = []*shape.Member{
+		{Name: "DeleteOnTermination", Shape: sBoolean_},
+		{Name: "DeviceIndex", Shape: sInteger_, Field: 1},
+		{Name: "PrivateIpAddresses", Shape: sInstanceSecondaryInterfacePrivateIpAddressListRequest_, LocationName: "PrivateIpAddress", Field: 2},
+		{Name: "PrivateIpAddressCount", Shape: sInteger_, Field: 3},
+		{Name: "SecondarySubnetId", Shape: sSecondarySubnetId_, Field: 4},
+		{Name: "InterfaceType", Shape: sSecondaryInterfaceType_, Field: 5},
+		{Name: "NetworkCardIndex", Shape: sInteger_, Field: 6},
+	}
+	sInstanceSecondaryInterfaceSpecificationRequest_.GoType = reflect.TypeFor[InstanceSecondaryInterfaceSpecificationRequest]()
+	sInstanceState_.Members = []*shape.Member{
+		{Name: "Code", Shape: sInteger_, LocationName: "code"},
+		{Name: "Name", Shape: sInstanceStateName_, LocationName: "name", Field: 1},
+	}
+	sInstanceState_.GoType = reflect.TypeFor[InstanceState]()
+	sInstanceStateChange_.Members = []*shape.Member{
+		{Name: "InstanceId", Shape: sString_, LocationName: "instanceId"},
+		{Name: "CurrentState", Shape: sInstanceState_, LocationName: "currentState", Field: 1},
+		{Name: "PreviousState", Shape: sInstanceState_, LocationName: "previousState", Field: 2},
+	}
+	sInstanceStateChange_.GoType = reflect.TypeFor[InstanceStateChange]()
+	sInstanceStateChangeList_.Member = &shape.Member{Name: "member", Shape: sInstanceStateChange_, LocationName: "item"}
+	sInstanceStatus_.Members = []*shape.Member{
+		{Name: "AvailabilityZone", Shape: sString_, LocationName: "availabilityZone"},
+		{Name: "AvailabilityZoneId", Shape: sAvailabilityZoneId_, LocationName: "availabilityZoneId", Field: 1},
+		{Name: "OutpostArn", Shape: sString_, LocationName: "outpostArn", Field: 2},
+		{Name: "Operator", Shape: sOperatorResponse_, LocationName: "operator", Field: 3},
+		{Name: "Events", Shape: sInstanceStatusEventList_, LocationName: "eventsSet", Field: 4},
+		{Name: "InstanceId", Shape: sString_, LocationName: "instanceId", Field: 5},
+		{Name: "InstanceState", Shape: sInstanceState_, LocationName: "instanceState", Field: 6},
+		{Name: "InstanceStatus", Shape: sInstanceStatusSummary_, LocationName: "instanceStatus", Field: 7},
+		{Name: "SystemStatus", Shape: sInstanceStatusSummary_, LocationName: "systemStatus", Field: 8},
+		{Name: "AttachedEbsStatus", Shape: sEbsStatusSummary_, LocationName: "attachedEbsStatus", Field: 9},
+	}
+	sInstanceStatus_.GoType = reflect.TypeFor[InstanceStatus]()
+	sInstanceStatusDetails_.Members = []*shape.Member{
+		{Name: "ImpairedSince", Shape: sDateTime_, LocationName: "impairedSince"},
+		{Name: "Name", Shape: sStatusName_, LocationName: "name", Field: 1},
+		{Name: "Status", Shape: sStatusType_, LocationName: "status", Field: 2},
+	}
+	sInstanceStatusDetails_.GoType = reflect.TypeFor[InstanceStatusDetails]()
+	sInstanceStatusDetailsList_.Member = &shape.Member{Name: "member", Shape: sInstanceStatusDetails_, LocationName: "item"}
+	sInstanceStatusEvent_.Members = []*shape.Member{
+		{Name: "InstanceEventId", Shape: sInstanceEventId_, LocationName: "instanceEventId"},
+		{Name: "Code", Shape: sEventCode_, LocationName: "code", Field: 1},
+		{Name: "Description", Shape: sString_, LocationName: "description", Field: 2},
+		{Name: "NotAfter", Shape: sDateTime_, LocationName: "notAfter", Field: 3},
+		{Name: "NotBefore", Shape: sDateTime_, LocationName: "notBefore", Field: 4},
+		{Name: "NotBeforeDeadline", Shape: sDateTime_, LocationName: "notBeforeDeadline", Field: 5},
+	}
+	sInstanceStatusEvent_.GoType = reflect.TypeFor[InstanceStatusEvent]()
+	sInstanceStatusEventList_.Member = &shape.Member{Name: "member", Shape: sInstanceStatusEvent_, LocationName: "item"}
+	sInstanceStatusList_.Member = &shape.Member{Name: "member", Shape: sInstanceStatus_, LocationName: "item"}
+	sInstanceStatusSummary_.Members = []*shape.Member{
+		{Name: "Details", Shape: sInstanceStatusDetailsList_, LocationName: "details"},
+		{Name: "Status", Shape: sSummaryStatus_, LocationName: "status", Field: 1},
+	}
+	sInstanceStatusSummary_.GoType = reflect.TypeFor[InstanceStatusSummary]()
+	sInstanceStorageInfo_.Members = []*shape.Member{
+		{Name: "TotalSizeInGB", Shape: sDiskSize_, LocationName: "totalSizeInGB"},
+		{Name: "Disks", Shape: sDiskInfoList_, LocationName: "disks", Field: 1},
+		{Name: "NvmeSupport", Shape: sEphemeralNvmeSupport_, LocationName: "nvmeSupport", Field: 2},
+		{Name: "EncryptionSupport", Shape: sInstanceStorageEncryptionSupport_, LocationName: "encryptionSupport", Field: 3},
+	}
+	sInstanceStorageInfo_.GoType = reflect.TypeFor[InstanceStorageInfo]()
+	sInstanceTypeInfo_.Members = []*shape.Member{
+		{Name: "InstanceType", Shape: sInstanceType_, LocationName: "instanceType"},
+		{Name: "CurrentGeneration", Shape: sCurrentGenerationFlag_, LocationName: "currentGeneration", Field: 1},
+		{Name: "FreeTierEligible", Shape: sFreeTierEligibleFlag_, LocationName: "freeTierEligible", Field: 2},
+		{Name: "SupportedUsageClasses", Shape: sUsageClassTypeList_, LocationName: "supportedUsageClasses", Field: 3},
+		{Name: "SupportedRootDeviceTypes", Shape: sRootDeviceTypeList_, LocationName: "supportedRootDeviceTypes", Field: 4},
+		{Name: "SupportedVirtualizationTypes", Shape: sVirtualizationTypeList_, LocationName: "supportedVirtualizationTypes", Field: 5},
+		{Name: "BareMetal", Shape: sBareMetalFlag_, LocationName: "bareMetal", Field: 6},
+		{Name: "Hypervisor", Shape: sInstanceTypeHypervisor_, LocationName: "hypervisor", Field: 7},
+		{Name: "ProcessorInfo", Shape: sProcessorInfo_, LocationName: "processorInfo", Field: 8},
+		{Name: "VCpuInfo", Shape: sVCpuInfo_, LocationName: "vCpuInfo", Field: 9},
+		{Name: "MemoryInfo", Shape: sMemoryInfo_, LocationName: "memoryInfo", Field: 10},
+		{Name: "InstanceStorageSupported", Shape: sInstanceStorageFlag_, LocationName: "instanceStorageSupported", Field: 11},
+		{Name: "InstanceStorageInfo", Shape: sInstanceStorageInfo_, LocationName: "instanceStorageInfo", Field: 12},
+		{Name: "EbsInfo", Shape: sEbsInfo_, LocationName: "ebsInfo", Field: 13},
+		{Name: "NetworkInfo", Shape: sNetworkInfo_, LocationName: "networkInfo", Field: 14},
+		{Name: "GpuInfo", Shape: sGpuInfo_, LocationName: "gpuInfo", Field: 15},
+		{Name: "FpgaInfo", Shape: sFpgaInfo_, LocationName: "fpgaInfo", Field: 16},
+		{Name: "PlacementGroupInfo", Shape: sPlacementGroupInfo_, LocationName: "placementGroupInfo", Field: 17},
+		{Name: "InferenceAcceleratorInfo", Shape: sInferenceAcceleratorInfo_, LocationName: "inferenceAcceleratorInfo", Field: 18},
+		{Name: "HibernationSupported", Shape: sHibernationFlag_, LocationName: "hibernationSupported", Field: 19},
+		{Name: "BurstablePerformanceSupported", Shape: sBurstablePerformanceFlag_, LocationName: "burstablePerformanceSupported", Field: 20},
+		{Name: "DedicatedHostsSupported", Shape: sDedicatedHostFlag_, LocationName: "dedicatedHostsSupported", Field: 21},
+		{Name: "AutoRecoverySupported", Shape: sAutoRecoveryFlag_, LocationName: "autoRecoverySupported", Field: 22},
+		{Name: "SupportedBootModes", Shape: sBootModeTypeList_, LocationName: "supportedBootModes", Field: 23},
+		{Name: "NitroEnclavesSupport", Shape: sNitroEnclavesSupport_, LocationName: "nitroEnclavesSupport", Field: 24},
+		{Name: "NitroTpmSupport", Shape: sNitroTpmSupport_, LocationName: "nitroTpmSupport", Field: 25},
+		{Name: "NitroTpmInfo", Shape: sNitroTpmInfo_, LocationName: "nitroTpmInfo", Field: 26},
+		{Name: "MediaAcceleratorInfo", Shape: sMediaAcceleratorInfo_, LocationName: "mediaAcceleratorInfo", Field: 27},
+		{Name: "NeuronInfo", Shape: sNeuronInfo_, LocationName: "neuronInfo", Field: 28},
+		{Name: "PhcSupport", Shape: sPhcSupport_, LocationName: "phcSupport", Field: 29},
+		{Name: "RebootMigrationSupport", Shape: sRebootMigrationSupport_, LocationName: "rebootMigrationSupport", Field: 30},
+		{Name: "SupportedInRegion", Shape: sSupportedInRegion_, LocationName: "supportedInRegion", Field: 31},
+	}
+	sInstanceTypeInfo_.GoType = reflect.TypeFor[InstanceTypeInfo]()
+	sInstanceTypeInfoList_.Member = &shape.Member{Name: "member", Shape: sInstanceTypeInfo_, LocationName: "item"}
 	sIpPermission_.Members = []*shape.Member{
 		{Name: "IpProtocol", Shape: sString_, LocationName: "ipProtocol"},
 		{Name: "FromPort", Shape: sInteger_, LocationName: "fromPort", Field: 1},
@@ -438,6 +1485,16 @@ func init() {
 	}
 	sIpRange_.GoType = reflect.TypeFor[IpRange]()
 	sIpRangeList_.Member = &shape.Member{Name: "member", Shape: sIpRange_, LocationName: "item"}
+	sIpv4PrefixList_.Member = &shape.Member{Name: "member", Shape: sIpv4PrefixSpecificationRequest_, LocationName: "item"}
+	sIpv4PrefixSpecificationRequest_.Members = []*shape.Member{
+		{Name: "Ipv4Prefix", Shape: sString_},
+	}
+	sIpv4PrefixSpecificationRequest_.GoType = reflect.TypeFor[Ipv4PrefixSpecificationRequest]()
+	sIpv6PrefixList_.Member = &shape.Member{Name: "member", Shape: sIpv6PrefixSpecificationRequest_, LocationName: "item"}
+	sIpv6PrefixSpecificationRequest_.Members = []*shape.Member{
+		{Name: "Ipv6Prefix", Shape: sString_},
+	}
+	sIpv6PrefixSpecificationRequest_.GoType = reflect.TypeFor[Ipv6PrefixSpecificationRequest]()
 	sIpv6Range_.Members = []*shape.Member{
 		{Name: "Description", Shape: sString_, LocationName: "description"},
 		{Name: "CidrIpv6", Shape: sString_, LocationName: "cidrIpv6", Field: 1},
@@ -465,6 +1522,172 @@ func init() {
 	}
 	sKeyPairInfo_.GoType = reflect.TypeFor[KeyPairInfo]()
 	sKeyPairList_.Member = &shape.Member{Name: "member", Shape: sKeyPairInfo_, LocationName: "item"}
+	sLaunchTemplateSpecification_.Members = []*shape.Member{
+		{Name: "LaunchTemplateId", Shape: sLaunchTemplateId_},
+		{Name: "LaunchTemplateName", Shape: sString_, Field: 1},
+		{Name: "Version", Shape: sString_, Field: 2},
+	}
+	sLaunchTemplateSpecification_.GoType = reflect.TypeFor[LaunchTemplateSpecification]()
+	sLicenseConfiguration_.Members = []*shape.Member{
+		{Name: "LicenseConfigurationArn", Shape: sString_, LocationName: "licenseConfigurationArn"},
+	}
+	sLicenseConfiguration_.GoType = reflect.TypeFor[LicenseConfiguration]()
+	sLicenseConfigurationRequest_.Members = []*shape.Member{
+		{Name: "LicenseConfigurationArn", Shape: sString_},
+	}
+	sLicenseConfigurationRequest_.GoType = reflect.TypeFor[LicenseConfigurationRequest]()
+	sLicenseList_.Member = &shape.Member{Name: "member", Shape: sLicenseConfiguration_, LocationName: "item"}
+	sLicenseSpecificationListRequest_.Member = &shape.Member{Name: "member", Shape: sLicenseConfigurationRequest_, LocationName: "item"}
+	sMediaAcceleratorInfo_.Members = []*shape.Member{
+		{Name: "Accelerators", Shape: sMediaDeviceInfoList_, LocationName: "accelerators"},
+		{Name: "TotalMediaMemoryInMiB", Shape: sTotalMediaMemory_, LocationName: "totalMediaMemoryInMiB", Field: 1},
+	}
+	sMediaAcceleratorInfo_.GoType = reflect.TypeFor[MediaAcceleratorInfo]()
+	sMediaDeviceInfo_.Members = []*shape.Member{
+		{Name: "Count", Shape: sMediaDeviceCount_, LocationName: "count"},
+		{Name: "Name", Shape: sMediaDeviceName_, LocationName: "name", Field: 1},
+		{Name: "Manufacturer", Shape: sMediaDeviceManufacturerName_, LocationName: "manufacturer", Field: 2},
+		{Name: "MemoryInfo", Shape: sMediaDeviceMemoryInfo_, LocationName: "memoryInfo", Field: 3},
+	}
+	sMediaDeviceInfo_.GoType = reflect.TypeFor[MediaDeviceInfo]()
+	sMediaDeviceInfoList_.Member = &shape.Member{Name: "member", Shape: sMediaDeviceInfo_, LocationName: "item"}
+	sMediaDeviceMemoryInfo_.Members = []*shape.Member{
+		{Name: "SizeInMiB", Shape: sMediaDeviceMemorySize_, LocationName: "sizeInMiB"},
+	}
+	sMediaDeviceMemoryInfo_.GoType = reflect.TypeFor[MediaDeviceMemoryInfo]()
+	sMemoryInfo_.Members = []*shape.Member{
+		{Name: "SizeInMiB", Shape: sMemorySize_, LocationName: "sizeInMiB"},
+	}
+	sMemoryInfo_.GoType = reflect.TypeFor[MemoryInfo]()
+	sModifyInstanceAttributeRequest_.Members = []*shape.Member{
+		{Name: "SourceDestCheck", Shape: sAttributeBooleanValue_},
+		{Name: "DisableApiStop", Shape: sAttributeBooleanValue_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+		{Name: "InstanceId", Shape: sInstanceId_, LocationName: "instanceId", Required: true, Field: 3},
+		{Name: "Attribute", Shape: sInstanceAttributeName_, LocationName: "attribute", Field: 4},
+		{Name: "Value", Shape: sModifyInstanceAttributeValue_, LocationName: "value", Field: 5},
+		{Name: "BlockDeviceMappings", Shape: sInstanceBlockDeviceMappingSpecificationList_, LocationName: "blockDeviceMapping", Field: 6},
+		{Name: "DisableApiTermination", Shape: sAttributeBooleanValue_, LocationName: "disableApiTermination", Field: 7},
+		{Name: "InstanceType", Shape: sAttributeValue_, LocationName: "instanceType", Field: 8},
+		{Name: "Kernel", Shape: sAttributeValue_, LocationName: "kernel", Field: 9},
+		{Name: "Ramdisk", Shape: sAttributeValue_, LocationName: "ramdisk", Field: 10},
+		{Name: "UserData", Shape: sBlobAttributeValue_, LocationName: "userData", Field: 11},
+		{Name: "InstanceInitiatedShutdownBehavior", Shape: sAttributeValue_, LocationName: "instanceInitiatedShutdownBehavior", Field: 12},
+		{Name: "Groups", Shape: sGroupIdStringList_, LocationName: "GroupId", Field: 13},
+		{Name: "EbsOptimized", Shape: sAttributeBooleanValue_, LocationName: "ebsOptimized", Field: 14},
+		{Name: "SriovNetSupport", Shape: sAttributeValue_, LocationName: "sriovNetSupport", Field: 15},
+		{Name: "EnaSupport", Shape: sAttributeBooleanValue_, LocationName: "enaSupport", Field: 16},
+	}
+	sModifyInstanceAttributeRequest_.GoType = reflect.TypeFor[ModifyInstanceAttributeRequest]()
+	sModifyInstanceMetadataOptionsRequest_.Members = []*shape.Member{
+		{Name: "InstanceId", Shape: sInstanceId_, Required: true},
+		{Name: "HttpTokens", Shape: sHttpTokensState_, Field: 1},
+		{Name: "HttpPutResponseHopLimit", Shape: sInteger_, Field: 2},
+		{Name: "HttpEndpoint", Shape: sInstanceMetadataEndpointState_, Field: 3},
+		{Name: "DryRun", Shape: sBoolean_, Field: 4},
+		{Name: "HttpProtocolIpv6", Shape: sInstanceMetadataProtocolState_, Field: 5},
+		{Name: "InstanceMetadataTags", Shape: sInstanceMetadataTagsState_, Field: 6},
+	}
+	sModifyInstanceMetadataOptionsRequest_.GoType = reflect.TypeFor[ModifyInstanceMetadataOptionsRequest]()
+	sModifyInstanceMetadataOptionsResult_.Members = []*shape.Member{
+		{Name: "InstanceId", Shape: sString_, LocationName: "instanceId"},
+		{Name: "InstanceMetadataOptions", Shape: sInstanceMetadataOptionsResponse_, LocationName: "instanceMetadataOptions", Field: 1},
+	}
+	sModifyInstanceMetadataOptionsResult_.GoType = reflect.TypeFor[ModifyInstanceMetadataOptionsResult]()
+	sMonitoring_.Members = []*shape.Member{
+		{Name: "State", Shape: sMonitoringState_, LocationName: "state"},
+	}
+	sMonitoring_.GoType = reflect.TypeFor[Monitoring]()
+	sNetworkCardInfo_.Members = []*shape.Member{
+		{Name: "NetworkCardIndex", Shape: sNetworkCardIndex_, LocationName: "networkCardIndex"},
+		{Name: "NetworkPerformance", Shape: sNetworkPerformance_, LocationName: "networkPerformance", Field: 1},
+		{Name: "MaximumNetworkInterfaces", Shape: sMaxNetworkInterfaces_, LocationName: "maximumNetworkInterfaces", Field: 2},
+		{Name: "AdditionalFlexibleNetworkInterfaces", Shape: sAdditionalFlexibleNetworkInterfaces_, LocationName: "additionalFlexibleNetworkInterfaces", Field: 3},
+		{Name: "BaselineBandwidthInGbps", Shape: sBaselineBandwidthInGbps_, LocationName: "baselineBandwidthInGbps", Field: 4},
+		{Name: "PeakBandwidthInGbps", Shape: sPeakBandwidthInGbps_, LocationName: "peakBandwidthInGbps", Field: 5},
+		{Name: "DefaultEnaQueueCountPerInterface", Shape: sDefaultEnaQueueCountPerInterface_, LocationName: "defaultEnaQueueCountPerInterface", Field: 6},
+		{Name: "MaximumEnaQueueCount", Shape: sMaximumEnaQueueCount_, LocationName: "maximumEnaQueueCount", Field: 7},
+		{Name: "MaximumEnaQueueCountPerInterface", Shape: sMaximumEnaQueueCountPerInterface_, LocationName: "maximumEnaQueueCountPerInterface", Field: 8},
+	}
+	sNetworkCardInfo_.GoType = reflect.TypeFor[NetworkCardInfo]()
+	sNetworkCardInfoList_.Member = &shape.Member{Name: "member", Shape: sNetworkCardInfo_, LocationName: "item"}
+	sNetworkInfo_.Members = []*shape.Member{
+		{Name: "NetworkPerformance", Shape: sNetworkPerformance_, LocationName: "networkPerformance"},
+		{Name: "MaximumNetworkInterfaces", Shape: sMaxNetworkInterfaces_, LocationName: "maximumNetworkInterfaces", Field: 1},
+		{Name: "MaximumNetworkCards", Shape: sMaximumNetworkCards_, LocationName: "maximumNetworkCards", Field: 2},
+		{Name: "DefaultNetworkCardIndex", Shape: sDefaultNetworkCardIndex_, LocationName: "defaultNetworkCardIndex", Field: 3},
+		{Name: "NetworkCards", Shape: sNetworkCardInfoList_, LocationName: "networkCards", Field: 4},
+		{Name: "Ipv4AddressesPerInterface", Shape: sMaxIpv4AddrPerInterface_, LocationName: "ipv4AddressesPerInterface", Field: 5},
+		{Name: "Ipv6AddressesPerInterface", Shape: sMaxIpv6AddrPerInterface_, LocationName: "ipv6AddressesPerInterface", Field: 6},
+		{Name: "Ipv6Supported", Shape: sIpv6Flag_, LocationName: "ipv6Supported", Field: 7},
+		{Name: "EnaSupport", Shape: sEnaSupport_, LocationName: "enaSupport", Field: 8},
+		{Name: "EfaSupported", Shape: sEfaSupportedFlag_, LocationName: "efaSupported", Field: 9},
+		{Name: "EfaInfo", Shape: sEfaInfo_, LocationName: "efaInfo", Field: 10},
+		{Name: "EncryptionInTransitSupported", Shape: sEncryptionInTransitSupported_, LocationName: "encryptionInTransitSupported", Field: 11},
+		{Name: "EnaSrdSupported", Shape: sEnaSrdSupported_, LocationName: "enaSrdSupported", Field: 12},
+		{Name: "BandwidthWeightings", Shape: sBandwidthWeightingTypeList_, LocationName: "bandwidthWeightings", Field: 13},
+		{Name: "FlexibleEnaQueuesSupport", Shape: sFlexibleEnaQueuesSupport_, LocationName: "flexibleEnaQueuesSupport", Field: 14},
+		{Name: "ConnectionTrackingConfiguration", Shape: sDefaultConnectionTrackingConfiguration_, LocationName: "connectionTrackingConfiguration", Field: 15},
+		{Name: "SecondaryNetworkSupported", Shape: sSecondaryNetworkSupportedFlag_, LocationName: "secondaryNetworkSupported", Field: 16},
+		{Name: "MaximumSecondaryNetworkInterfaces", Shape: sMaximumSecondaryNetworkInterfaces_, LocationName: "maximumSecondaryNetworkInterfaces", Field: 17},
+		{Name: "Ipv4AddressesPerSecondaryInterface", Shape: sIpv4AddressesPerSecondaryInterface_, LocationName: "ipv4AddressesPerSecondaryInterface", Field: 18},
+	}
+	sNetworkInfo_.GoType = reflect.TypeFor[NetworkInfo]()
+	sNeuronDeviceCoreInfo_.Members = []*shape.Member{
+		{Name: "Count", Shape: sNeuronDeviceCoreCount_, LocationName: "count"},
+		{Name: "Version", Shape: sNeuronDeviceCoreVersion_, LocationName: "version", Field: 1},
+	}
+	sNeuronDeviceCoreInfo_.GoType = reflect.TypeFor[NeuronDeviceCoreInfo]()
+	sNeuronDeviceInfo_.Members = []*shape.Member{
+		{Name: "Count", Shape: sNeuronDeviceCount_, LocationName: "count"},
+		{Name: "Name", Shape: sNeuronDeviceName_, LocationName: "name", Field: 1},
+		{Name: "CoreInfo", Shape: sNeuronDeviceCoreInfo_, LocationName: "coreInfo", Field: 2},
+		{Name: "MemoryInfo", Shape: sNeuronDeviceMemoryInfo_, LocationName: "memoryInfo", Field: 3},
+	}
+	sNeuronDeviceInfo_.GoType = reflect.TypeFor[NeuronDeviceInfo]()
+	sNeuronDeviceInfoList_.Member = &shape.Member{Name: "member", Shape: sNeuronDeviceInfo_, LocationName: "item"}
+	sNeuronDeviceMemoryInfo_.Members = []*shape.Member{
+		{Name: "SizeInMiB", Shape: sNeuronDeviceMemorySize_, LocationName: "sizeInMiB"},
+	}
+	sNeuronDeviceMemoryInfo_.GoType = reflect.TypeFor[NeuronDeviceMemoryInfo]()
+	sNeuronInfo_.Members = []*shape.Member{
+		{Name: "NeuronDevices", Shape: sNeuronDeviceInfoList_, LocationName: "neuronDevices"},
+		{Name: "TotalNeuronDeviceMemoryInMiB", Shape: sTotalNeuronMemory_, LocationName: "totalNeuronDeviceMemoryInMiB", Field: 1},
+	}
+	sNeuronInfo_.GoType = reflect.TypeFor[NeuronInfo]()
+	sNitroTpmInfo_.Members = []*shape.Member{
+		{Name: "SupportedVersions", Shape: sNitroTpmSupportedVersionsList_, LocationName: "supportedVersions"},
+	}
+	sNitroTpmInfo_.GoType = reflect.TypeFor[NitroTpmInfo]()
+	sNitroTpmSupportedVersionsList_.Member = &shape.Member{Name: "member", Shape: sNitroTpmSupportedVersionType_, LocationName: "item"}
+	sOperatorRequest_.Members = []*shape.Member{
+		{Name: "Principal", Shape: sString_},
+	}
+	sOperatorRequest_.GoType = reflect.TypeFor[OperatorRequest]()
+	sOperatorResponse_.Members = []*shape.Member{
+		{Name: "Managed", Shape: sBoolean_, LocationName: "managed"},
+		{Name: "Principal", Shape: sString_, LocationName: "principal", Field: 1},
+		{Name: "HiddenByDefault", Shape: sBoolean_, LocationName: "hiddenByDefault", Field: 2},
+	}
+	sOperatorResponse_.GoType = reflect.TypeFor[OperatorResponse]()
+	sPlacement_.Members = []*shape.Member{
+		{Name: "AvailabilityZoneId", Shape: sAvailabilityZoneId_, LocationName: "availabilityZoneId"},
+		{Name: "Affinity", Shape: sString_, LocationName: "affinity", Field: 1},
+		{Name: "GroupName", Shape: sPlacementGroupName_, LocationName: "groupName", Field: 2},
+		{Name: "PartitionNumber", Shape: sInteger_, LocationName: "partitionNumber", Field: 3},
+		{Name: "HostId", Shape: sString_, LocationName: "hostId", Field: 4},
+		{Name: "Tenancy", Shape: sTenancy_, LocationName: "tenancy", Field: 5},
+		{Name: "SpreadDomain", Shape: sString_, LocationName: "spreadDomain", Field: 6},
+		{Name: "HostResourceGroupArn", Shape: sString_, LocationName: "hostResourceGroupArn", Field: 7},
+		{Name: "GroupId", Shape: sPlacementGroupId_, LocationName: "groupId", Field: 8},
+		{Name: "AvailabilityZone", Shape: sString_, LocationName: "availabilityZone", Field: 9},
+	}
+	sPlacement_.GoType = reflect.TypeFor[Placement]()
+	sPlacementGroupInfo_.Members = []*shape.Member{
+		{Name: "SupportedStrategies", Shape: sPlacementGroupStrategyList_, LocationName: "supportedStrategies"},
+	}
+	sPlacementGroupInfo_.GoType = reflect.TypeFor[PlacementGroupInfo]()
+	sPlacementGroupStrategyList_.Member = &shape.Member{Name: "member", Shape: sPlacementGroupStrategy_, LocationName: "item"}
 	sPrefixListId_.Members = []*shape.Member{
 		{Name: "Description", Shape: sString_, LocationName: "description"},
 		{Name: "PrefixListId", Shape: sString_, LocationName: "prefixListId", Field: 1},
@@ -477,6 +1700,42 @@ func init() {
 		{Name: "EnableResourceNameDnsAAAARecord", Shape: sBoolean_, LocationName: "enableResourceNameDnsAAAARecord", Field: 2},
 	}
 	sPrivateDnsNameOptionsOnLaunch_.GoType = reflect.TypeFor[PrivateDnsNameOptionsOnLaunch]()
+	sPrivateDnsNameOptionsRequest_.Members = []*shape.Member{
+		{Name: "HostnameType", Shape: sHostnameType_},
+		{Name: "EnableResourceNameDnsARecord", Shape: sBoolean_, Field: 1},
+		{Name: "EnableResourceNameDnsAAAARecord", Shape: sBoolean_, Field: 2},
+	}
+	sPrivateDnsNameOptionsRequest_.GoType = reflect.TypeFor[PrivateDnsNameOptionsRequest]()
+	sPrivateDnsNameOptionsResponse_.Members = []*shape.Member{
+		{Name: "HostnameType", Shape: sHostnameType_, LocationName: "hostnameType"},
+		{Name: "EnableResourceNameDnsARecord", Shape: sBoolean_, LocationName: "enableResourceNameDnsARecord", Field: 1},
+		{Name: "EnableResourceNameDnsAAAARecord", Shape: sBoolean_, LocationName: "enableResourceNameDnsAAAARecord", Field: 2},
+	}
+	sPrivateDnsNameOptionsResponse_.GoType = reflect.TypeFor[PrivateDnsNameOptionsResponse]()
+	sPrivateIpAddressSpecification_.Members = []*shape.Member{
+		{Name: "Primary", Shape: sBoolean_, LocationName: "primary"},
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress", Field: 1},
+	}
+	sPrivateIpAddressSpecification_.GoType = reflect.TypeFor[PrivateIpAddressSpecification]()
+	sPrivateIpAddressSpecificationList_.Member = &shape.Member{Name: "member", Shape: sPrivateIpAddressSpecification_, LocationName: "item"}
+	sProcessorInfo_.Members = []*shape.Member{
+		{Name: "SupportedArchitectures", Shape: sArchitectureTypeList_, LocationName: "supportedArchitectures"},
+		{Name: "SustainedClockSpeedInGhz", Shape: sProcessorSustainedClockSpeed_, LocationName: "sustainedClockSpeedInGhz", Field: 1},
+		{Name: "SupportedFeatures", Shape: sSupportedAdditionalProcessorFeatureList_, LocationName: "supportedFeatures", Field: 2},
+		{Name: "Manufacturer", Shape: sCpuManufacturerName_, LocationName: "manufacturer", Field: 3},
+	}
+	sProcessorInfo_.GoType = reflect.TypeFor[ProcessorInfo]()
+	sProductCode_.Members = []*shape.Member{
+		{Name: "ProductCodeId", Shape: sString_, LocationName: "productCode"},
+		{Name: "ProductCodeType", Shape: sProductCodeValues_, LocationName: "type", Field: 1},
+	}
+	sProductCode_.GoType = reflect.TypeFor[ProductCode]()
+	sProductCodeList_.Member = &shape.Member{Name: "member", Shape: sProductCode_, LocationName: "item"}
+	sRebootInstancesRequest_.Members = []*shape.Member{
+		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId", Required: true},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
+	}
+	sRebootInstancesRequest_.GoType = reflect.TypeFor[RebootInstancesRequest]()
 	sReferencedSecurityGroup_.Members = []*shape.Member{
 		{Name: "GroupId", Shape: sString_, LocationName: "groupId"},
 		{Name: "PeeringStatus", Shape: sString_, LocationName: "peeringStatus", Field: 1},
@@ -499,6 +1758,16 @@ func init() {
 	sRegionGeographyList_.Member = &shape.Member{Name: "member", Shape: sRegionGeography_, LocationName: "item"}
 	sRegionList_.Member = &shape.Member{Name: "member", Shape: sRegion_, LocationName: "item"}
 	sRegionNameStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "RegionName"}
+	sRequestInstanceTypeList_.Member = &shape.Member{Name: "member", Shape: sInstanceType_}
+	sReservation_.Members = []*shape.Member{
+		{Name: "ReservationId", Shape: sString_, LocationName: "reservationId"},
+		{Name: "OwnerId", Shape: sString_, LocationName: "ownerId", Field: 1},
+		{Name: "RequesterId", Shape: sString_, LocationName: "requesterId", Field: 2},
+		{Name: "Groups", Shape: sGroupIdentifierList_, LocationName: "groupSet", Field: 3},
+		{Name: "Instances", Shape: sInstanceList_, LocationName: "instancesSet", Field: 4},
+	}
+	sReservation_.GoType = reflect.TypeFor[Reservation]()
+	sReservationList_.Member = &shape.Member{Name: "member", Shape: sReservation_, LocationName: "item"}
 	sResourceIdList_.Member = &shape.Member{Name: "member", Shape: sTaggableResourceId_}
 	sRevokeSecurityGroupEgressRequest_.Members = []*shape.Member{
 		{Name: "SecurityGroupRuleIds", Shape: sSecurityGroupRuleIdList_, LocationName: "SecurityGroupRuleId"},
@@ -554,6 +1823,58 @@ func init() {
 	}
 	sRevokedSecurityGroupRule_.GoType = reflect.TypeFor[RevokedSecurityGroupRule]()
 	sRevokedSecurityGroupRuleList_.Member = &shape.Member{Name: "member", Shape: sRevokedSecurityGroupRule_, LocationName: "item"}
+	sRootDeviceTypeList_.Member = &shape.Member{Name: "member", Shape: sRootDeviceType_, LocationName: "item"}
+	sRunInstancesMonitoringEnabled_.Members = []*shape.Member{
+		{Name: "Enabled", Shape: sBoolean_, LocationName: "enabled", Required: true},
+	}
+	sRunInstancesMonitoringEnabled_.GoType = reflect.TypeFor[RunInstancesMonitoringEnabled]()
+	sRunInstancesRequest_.Members = []*shape.Member{
+		{Name: "BlockDeviceMappings", Shape: sBlockDeviceMappingRequestList_, LocationName: "BlockDeviceMapping"},
+		{Name: "ImageId", Shape: sImageId_, Field: 1},
+		{Name: "InstanceType", Shape: sInstanceType_, Field: 2},
+		{Name: "Ipv6AddressCount", Shape: sInteger_, Field: 3},
+		{Name: "Ipv6Addresses", Shape: sInstanceIpv6AddressList_, LocationName: "Ipv6Address", Field: 4},
+		{Name: "KernelId", Shape: sKernelId_, Field: 5},
+		{Name: "KeyName", Shape: sKeyPairName_, Field: 6},
+		{Name: "MaxCount", Shape: sInteger_, Required: true, Field: 7},
+		{Name: "MinCount", Shape: sInteger_, Required: true, Field: 8},
+		{Name: "Monitoring", Shape: sRunInstancesMonitoringEnabled_, Field: 9},
+		{Name: "Placement", Shape: sPlacement_, Field: 10},
+		{Name: "RamdiskId", Shape: sRamdiskId_, Field: 11},
+		{Name: "SecurityGroupIds", Shape: sSecurityGroupIdStringList_, LocationName: "SecurityGroupId", Field: 12},
+		{Name: "SecurityGroups", Shape: sSecurityGroupStringList_, LocationName: "SecurityGroup", Field: 13},
+		{Name: "SubnetId", Shape: sSubnetId_, Field: 14},
+		{Name: "UserData", Shape: sRunInstancesUserData_, Field: 15},
+		{Name: "ElasticGpuSpecification", Shape: sElasticGpuSpecifications_, Field: 16},
+		{Name: "ElasticInferenceAccelerators", Shape: sElasticInferenceAccelerators_, LocationName: "ElasticInferenceAccelerator", Field: 17},
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification", Field: 18},
+		{Name: "LaunchTemplate", Shape: sLaunchTemplateSpecification_, Field: 19},
+		{Name: "InstanceMarketOptions", Shape: sInstanceMarketOptionsRequest_, Field: 20},
+		{Name: "CreditSpecification", Shape: sCreditSpecificationRequest_, Field: 21},
+		{Name: "CpuOptions", Shape: sCpuOptionsRequest_, Field: 22},
+		{Name: "CapacityReservationSpecification", Shape: sCapacityReservationSpecification_, Field: 23},
+		{Name: "HibernationOptions", Shape: sHibernationOptionsRequest_, Field: 24},
+		{Name: "LicenseSpecifications", Shape: sLicenseSpecificationListRequest_, LocationName: "LicenseSpecification", Field: 25},
+		{Name: "MetadataOptions", Shape: sInstanceMetadataOptionsRequest_, Field: 26},
+		{Name: "EnclaveOptions", Shape: sEnclaveOptionsRequest_, Field: 27},
+		{Name: "PrivateDnsNameOptions", Shape: sPrivateDnsNameOptionsRequest_, Field: 28},
+		{Name: "MaintenanceOptions", Shape: sInstanceMaintenanceOptionsRequest_, Field: 29},
+		{Name: "DisableApiStop", Shape: sBoolean_, Field: 30},
+		{Name: "EnablePrimaryIpv6", Shape: sBoolean_, Field: 31},
+		{Name: "NetworkPerformanceOptions", Shape: sInstanceNetworkPerformanceOptionsRequest_, Field: 32},
+		{Name: "Operator", Shape: sOperatorRequest_, Field: 33},
+		{Name: "SecondaryInterfaces", Shape: sInstanceSecondaryInterfaceSpecificationListRequest_, LocationName: "SecondaryInterface", Field: 34},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 35},
+		{Name: "DisableApiTermination", Shape: sBoolean_, LocationName: "disableApiTermination", Field: 36},
+		{Name: "InstanceInitiatedShutdownBehavior", Shape: sShutdownBehavior_, LocationName: "instanceInitiatedShutdownBehavior", Field: 37},
+		{Name: "PrivateIpAddress", Shape: sString_, LocationName: "privateIpAddress", Field: 38},
+		{Name: "ClientToken", Shape: sString_, LocationName: "clientToken", IdempotencyToken: true, Field: 39},
+		{Name: "AdditionalInfo", Shape: sString_, LocationName: "additionalInfo", Field: 40},
+		{Name: "NetworkInterfaces", Shape: sInstanceNetworkInterfaceSpecificationList_, LocationName: "networkInterface", Field: 41},
+		{Name: "IamInstanceProfile", Shape: sIamInstanceProfileSpecification_, LocationName: "iamInstanceProfile", Field: 42},
+		{Name: "EbsOptimized", Shape: sBoolean_, LocationName: "ebsOptimized", Field: 43},
+	}
+	sRunInstancesRequest_.GoType = reflect.TypeFor[RunInstancesRequest]()
 	sSecurityGroup_.Members = []*shape.Member{
 		{Name: "GroupId", Shape: sString_, LocationName: "groupId"},
 		{Name: "IpPermissionsEgress", Shape: sIpPermissionList_, LocationName: "ipPermissionsEgress", Field: 1},
@@ -566,6 +1887,7 @@ func init() {
 		{Name: "IpPermissions", Shape: sIpPermissionList_, LocationName: "ipPermissions", Field: 8},
 	}
 	sSecurityGroup_.GoType = reflect.TypeFor[SecurityGroup]()
+	sSecurityGroupIdStringList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupId_, LocationName: "SecurityGroupId"}
 	sSecurityGroupList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroup_, LocationName: "item"}
 	sSecurityGroupRule_.Members = []*shape.Member{
 		{Name: "SecurityGroupRuleId", Shape: sSecurityGroupRuleId_, LocationName: "securityGroupRuleId"},
@@ -586,6 +1908,42 @@ func init() {
 	sSecurityGroupRule_.GoType = reflect.TypeFor[SecurityGroupRule]()
 	sSecurityGroupRuleIdList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "item"}
 	sSecurityGroupRuleList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupRule_, LocationName: "item"}
+	sSecurityGroupStringList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupName_, LocationName: "SecurityGroup"}
+	sSpotMarketOptions_.Members = []*shape.Member{
+		{Name: "MaxPrice", Shape: sString_},
+		{Name: "SpotInstanceType", Shape: sSpotInstanceType_, Field: 1},
+		{Name: "BlockDurationMinutes", Shape: sInteger_, Field: 2},
+		{Name: "ValidUntil", Shape: sDateTime_, Field: 3},
+		{Name: "InstanceInterruptionBehavior", Shape: sInstanceInterruptionBehavior_, Field: 4},
+	}
+	sSpotMarketOptions_.GoType = reflect.TypeFor[SpotMarketOptions]()
+	sStartInstancesRequest_.Members = []*shape.Member{
+		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId", Required: true},
+		{Name: "AdditionalInfo", Shape: sString_, LocationName: "additionalInfo", Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sStartInstancesRequest_.GoType = reflect.TypeFor[StartInstancesRequest]()
+	sStartInstancesResult_.Members = []*shape.Member{
+		{Name: "StartingInstances", Shape: sInstanceStateChangeList_, LocationName: "instancesSet"},
+	}
+	sStartInstancesResult_.GoType = reflect.TypeFor[StartInstancesResult]()
+	sStateReason_.Members = []*shape.Member{
+		{Name: "Code", Shape: sString_, LocationName: "code"},
+		{Name: "Message", Shape: sString_, LocationName: "message", Field: 1},
+	}
+	sStateReason_.GoType = reflect.TypeFor[StateReason]()
+	sStopInstancesRequest_.Members = []*shape.Member{
+		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId", Required: true},
+		{Name: "Hibernate", Shape: sBoolean_, Field: 1},
+		{Name: "SkipOsShutdown", Shape: sBoolean_, Field: 2},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 3},
+		{Name: "Force", Shape: sBoolean_, LocationName: "force", Field: 4},
+	}
+	sStopInstancesRequest_.GoType = reflect.TypeFor[StopInstancesRequest]()
+	sStopInstancesResult_.Members = []*shape.Member{
+		{Name: "StoppingInstances", Shape: sInstanceStateChangeList_, LocationName: "instancesSet"},
+	}
+	sStopInstancesResult_.GoType = reflect.TypeFor[StopInstancesResult]()
 	sSubnet_.Members = []*shape.Member{
 		{Name: "AvailabilityZoneId", Shape: sString_, LocationName: "availabilityZoneId"},
 		{Name: "EnableLniAtDeviceIndex", Shape: sInteger_, LocationName: "enableLniAtDeviceIndex", Field: 1},
@@ -628,6 +1986,7 @@ func init() {
 	sSubnetIpv6CidrBlockAssociation_.GoType = reflect.TypeFor[SubnetIpv6CidrBlockAssociation]()
 	sSubnetIpv6CidrBlockAssociationSet_.Member = &shape.Member{Name: "member", Shape: sSubnetIpv6CidrBlockAssociation_, LocationName: "item"}
 	sSubnetList_.Member = &shape.Member{Name: "member", Shape: sSubnet_, LocationName: "item"}
+	sSupportedAdditionalProcessorFeatureList_.Member = &shape.Member{Name: "member", Shape: sSupportedAdditionalProcessorFeature_, LocationName: "item"}
 	sTag_.Members = []*shape.Member{
 		{Name: "Key", Shape: sString_, LocationName: "key"},
 		{Name: "Value", Shape: sString_, LocationName: "value", Field: 1},
@@ -648,6 +2007,19 @@ func init() {
 	}
 	sTagSpecification_.GoType = reflect.TypeFor[TagSpecification]()
 	sTagSpecificationList_.Member = &shape.Member{Name: "member", Shape: sTagSpecification_, LocationName: "item"}
+	sTerminateInstancesRequest_.Members = []*shape.Member{
+		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId", Required: true},
+		{Name: "Force", Shape: sBoolean_, Field: 1},
+		{Name: "SkipOsShutdown", Shape: sBoolean_, Field: 2},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 3},
+	}
+	sTerminateInstancesRequest_.GoType = reflect.TypeFor[TerminateInstancesRequest]()
+	sTerminateInstancesResult_.Members = []*shape.Member{
+		{Name: "TerminatingInstances", Shape: sInstanceStateChangeList_, LocationName: "instancesSet"},
+	}
+	sTerminateInstancesResult_.GoType = reflect.TypeFor[TerminateInstancesResult]()
+	sThreadsPerCoreList_.Member = &shape.Member{Name: "member", Shape: sThreadsPerCore_, LocationName: "item"}
+	sUsageClassTypeList_.Member = &shape.Member{Name: "member", Shape: sUsageClassType_, LocationName: "item"}
 	sUserIdGroupPair_.Members = []*shape.Member{
 		{Name: "Description", Shape: sString_, LocationName: "description"},
 		{Name: "UserId", Shape: sString_, LocationName: "userId", Field: 1},
@@ -659,7 +2031,16 @@ func init() {
 	}
 	sUserIdGroupPair_.GoType = reflect.TypeFor[UserIdGroupPair]()
 	sUserIdGroupPairList_.Member = &shape.Member{Name: "member", Shape: sUserIdGroupPair_, LocationName: "item"}
+	sVCpuInfo_.Members = []*shape.Member{
+		{Name: "DefaultVCpus", Shape: sVCpuCount_, LocationName: "defaultVCpus"},
+		{Name: "DefaultCores", Shape: sCoreCount_, LocationName: "defaultCores", Field: 1},
+		{Name: "DefaultThreadsPerCore", Shape: sThreadsPerCore_, LocationName: "defaultThreadsPerCore", Field: 2},
+		{Name: "ValidCores", Shape: sCoreCountList_, LocationName: "validCores", Field: 3},
+		{Name: "ValidThreadsPerCore", Shape: sThreadsPerCoreList_, LocationName: "validThreadsPerCore", Field: 4},
+	}
+	sVCpuInfo_.GoType = reflect.TypeFor[VCpuInfo]()
 	sValueStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "item"}
+	sVirtualizationTypeList_.Member = &shape.Member{Name: "member", Shape: sVirtualizationType_, LocationName: "item"}
 	sVpc_.Members = []*shape.Member{
 		{Name: "OwnerId", Shape: sString_, LocationName: "ownerId"},
 		{Name: "InstanceTenancy", Shape: sTenancy_, LocationName: "instanceTenancy", Field: 1},
@@ -726,6 +2107,7 @@ func init() {
 	sVpcIpv6CidrBlockAssociation_.GoType = reflect.TypeFor[VpcIpv6CidrBlockAssociation]()
 	sVpcIpv6CidrBlockAssociationSet_.Member = &shape.Member{Name: "member", Shape: sVpcIpv6CidrBlockAssociation_, LocationName: "item"}
 	sVpcList_.Member = &shape.Member{Name: "member", Shape: sVpc_, LocationName: "item"}
+	sWorkloadsList_.Member = &shape.Member{Name: "member", Shape: sWorkload_, LocationName: "item"}
 	sZoneIdStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "ZoneId"}
 	sZoneNameStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "ZoneName"}
 	Service.Init()
@@ -1067,11 +2449,11 @@ var Service = &shape.Service{
 		"DescribeInstanceImageMetadata":                                   {Name: "DescribeInstanceImageMetadata", Method: "POST", RequestURI: "/"},
 		"DescribeInstanceSqlHaHistoryStates":                              {Name: "DescribeInstanceSqlHaHistoryStates", Method: "POST", RequestURI: "/"},
 		"DescribeInstanceSqlHaStates":                                     {Name: "DescribeInstanceSqlHaStates", Method: "POST", RequestURI: "/"},
-		"DescribeInstanceStatus":                                          {Name: "DescribeInstanceStatus", Method: "POST", RequestURI: "/"},
+		"DescribeInstanceStatus":                                          {Name: "DescribeInstanceStatus", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeInstanceStatusRequest_, Output: sDescribeInstanceStatusResult_},
 		"DescribeInstanceTopology":                                        {Name: "DescribeInstanceTopology", Method: "POST", RequestURI: "/"},
 		"DescribeInstanceTypeOfferings":                                   {Name: "DescribeInstanceTypeOfferings", Method: "POST", RequestURI: "/"},
-		"DescribeInstanceTypes":                                           {Name: "DescribeInstanceTypes", Method: "POST", RequestURI: "/"},
-		"DescribeInstances":                                               {Name: "DescribeInstances", Method: "POST", RequestURI: "/"},
+		"DescribeInstanceTypes":                                           {Name: "DescribeInstanceTypes", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeInstanceTypesRequest_, Output: sDescribeInstanceTypesResult_},
+		"DescribeInstances":                                               {Name: "DescribeInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeInstancesRequest_, Output: sDescribeInstancesResult_},
 		"DescribeInternetGateways":                                        {Name: "DescribeInternetGateways", Method: "POST", RequestURI: "/"},
 		"DescribeIpamByoasn":                                              {Name: "DescribeIpamByoasn", Method: "POST", RequestURI: "/"},
 		"DescribeIpamExternalResourceVerificationTokens":                  {Name: "DescribeIpamExternalResourceVerificationTokens", Method: "POST", RequestURI: "/"},
@@ -1273,7 +2655,7 @@ var Service = &shape.Service{
 		"GetCapacityManagerMonitoredTagKeys":                              {Name: "GetCapacityManagerMonitoredTagKeys", Method: "POST", RequestURI: "/"},
 		"GetCapacityReservationUsage":                                     {Name: "GetCapacityReservationUsage", Method: "POST", RequestURI: "/"},
 		"GetCoipPoolUsage":                                                {Name: "GetCoipPoolUsage", Method: "POST", RequestURI: "/"},
-		"GetConsoleOutput":                                                {Name: "GetConsoleOutput", Method: "POST", RequestURI: "/"},
+		"GetConsoleOutput":                                                {Name: "GetConsoleOutput", Method: "POST", RequestURI: "/", Implemented: true, Input: sGetConsoleOutputRequest_, Output: sGetConsoleOutputResult_},
 		"GetConsoleScreenshot":                                            {Name: "GetConsoleScreenshot", Method: "POST", RequestURI: "/"},
 		"GetDeclarativePoliciesReportSummary":                             {Name: "GetDeclarativePoliciesReportSummary", Method: "POST", RequestURI: "/"},
 		"GetDefaultCreditSpecification":                                   {Name: "GetDefaultCreditSpecification", Method: "POST", RequestURI: "/"},
@@ -1355,7 +2737,7 @@ var Service = &shape.Service{
 		"ModifyIdFormat":                                                  {Name: "ModifyIdFormat", Method: "POST", RequestURI: "/"},
 		"ModifyIdentityIdFormat":                                          {Name: "ModifyIdentityIdFormat", Method: "POST", RequestURI: "/"},
 		"ModifyImageAttribute":                                            {Name: "ModifyImageAttribute", Method: "POST", RequestURI: "/"},
-		"ModifyInstanceAttribute":                                         {Name: "ModifyInstanceAttribute", Method: "POST", RequestURI: "/"},
+		"ModifyInstanceAttribute":                                         {Name: "ModifyInstanceAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifyInstanceAttributeRequest_},
 		"ModifyInstanceCapacityReservationAttributes":                     {Name: "ModifyInstanceCapacityReservationAttributes", Method: "POST", RequestURI: "/"},
 		"ModifyInstanceConnectEndpoint":                                   {Name: "ModifyInstanceConnectEndpoint", Method: "POST", RequestURI: "/"},
 		"ModifyInstanceCpuOptions":                                        {Name: "ModifyInstanceCpuOptions", Method: "POST", RequestURI: "/"},
@@ -1364,7 +2746,7 @@ var Service = &shape.Service{
 		"ModifyInstanceEventWindow":                                       {Name: "ModifyInstanceEventWindow", Method: "POST", RequestURI: "/"},
 		"ModifyInstanceMaintenanceOptions":                                {Name: "ModifyInstanceMaintenanceOptions", Method: "POST", RequestURI: "/"},
 		"ModifyInstanceMetadataDefaults":                                  {Name: "ModifyInstanceMetadataDefaults", Method: "POST", RequestURI: "/"},
-		"ModifyInstanceMetadataOptions":                                   {Name: "ModifyInstanceMetadataOptions", Method: "POST", RequestURI: "/"},
+		"ModifyInstanceMetadataOptions":                                   {Name: "ModifyInstanceMetadataOptions", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifyInstanceMetadataOptionsRequest_, Output: sModifyInstanceMetadataOptionsResult_},
 		"ModifyInstanceNetworkPerformanceOptions":                         {Name: "ModifyInstanceNetworkPerformanceOptions", Method: "POST", RequestURI: "/"},
 		"ModifyInstancePlacement":                                         {Name: "ModifyInstancePlacement", Method: "POST", RequestURI: "/"},
 		"ModifyIpam":                                                      {Name: "ModifyIpam", Method: "POST", RequestURI: "/"},
@@ -1434,7 +2816,7 @@ var Service = &shape.Service{
 		"PurchaseHostReservation":                                         {Name: "PurchaseHostReservation", Method: "POST", RequestURI: "/"},
 		"PurchaseReservedInstancesOffering":                               {Name: "PurchaseReservedInstancesOffering", Method: "POST", RequestURI: "/"},
 		"PurchaseScheduledInstances":                                      {Name: "PurchaseScheduledInstances", Method: "POST", RequestURI: "/"},
-		"RebootInstances":                                                 {Name: "RebootInstances", Method: "POST", RequestURI: "/"},
+		"RebootInstances":                                                 {Name: "RebootInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sRebootInstancesRequest_},
 		"RegisterImage":                                                   {Name: "RegisterImage", Method: "POST", RequestURI: "/"},
 		"RegisterInstanceEventNotificationAttributes":                     {Name: "RegisterInstanceEventNotificationAttributes", Method: "POST", RequestURI: "/"},
 		"RegisterTransitGatewayMulticastGroupMembers":                     {Name: "RegisterTransitGatewayMulticastGroupMembers", Method: "POST", RequestURI: "/"},
@@ -1476,20 +2858,20 @@ var Service = &shape.Service{
 		"RevokeClientVpnIngress":                                          {Name: "RevokeClientVpnIngress", Method: "POST", RequestURI: "/"},
 		"RevokeSecurityGroupEgress":                                       {Name: "RevokeSecurityGroupEgress", Method: "POST", RequestURI: "/", Implemented: true, Input: sRevokeSecurityGroupEgressRequest_, Output: sRevokeSecurityGroupEgressResult_},
 		"RevokeSecurityGroupIngress":                                      {Name: "RevokeSecurityGroupIngress", Method: "POST", RequestURI: "/", Implemented: true, Input: sRevokeSecurityGroupIngressRequest_, Output: sRevokeSecurityGroupIngressResult_},
-		"RunInstances":                                                    {Name: "RunInstances", Method: "POST", RequestURI: "/"},
+		"RunInstances":                                                    {Name: "RunInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sRunInstancesRequest_, Output: sReservation_},
 		"RunScheduledInstances":                                           {Name: "RunScheduledInstances", Method: "POST", RequestURI: "/"},
 		"SearchLocalGatewayRoutes":                                        {Name: "SearchLocalGatewayRoutes", Method: "POST", RequestURI: "/"},
 		"SearchTransitGatewayMulticastGroups":                             {Name: "SearchTransitGatewayMulticastGroups", Method: "POST", RequestURI: "/"},
 		"SearchTransitGatewayRoutes":                                      {Name: "SearchTransitGatewayRoutes", Method: "POST", RequestURI: "/"},
 		"SendDiagnosticInterrupt":                                         {Name: "SendDiagnosticInterrupt", Method: "POST", RequestURI: "/"},
 		"StartDeclarativePoliciesReport":                                  {Name: "StartDeclarativePoliciesReport", Method: "POST", RequestURI: "/"},
-		"StartInstances":                                                  {Name: "StartInstances", Method: "POST", RequestURI: "/"},
+		"StartInstances":                                                  {Name: "StartInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sStartInstancesRequest_, Output: sStartInstancesResult_},
 		"StartNetworkInsightsAccessScopeAnalysis":                         {Name: "StartNetworkInsightsAccessScopeAnalysis", Method: "POST", RequestURI: "/"},
 		"StartNetworkInsightsAnalysis":                                    {Name: "StartNetworkInsightsAnalysis", Method: "POST", RequestURI: "/"},
 		"StartVpcEndpointServicePrivateDnsVerification":                   {Name: "StartVpcEndpointServicePrivateDnsVerification", Method: "POST", RequestURI: "/"},
-		"StopInstances":                                                   {Name: "StopInstances", Method: "POST", RequestURI: "/"},
+		"StopInstances":                                                   {Name: "StopInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sStopInstancesRequest_, Output: sStopInstancesResult_},
 		"TerminateClientVpnConnections":                                   {Name: "TerminateClientVpnConnections", Method: "POST", RequestURI: "/"},
-		"TerminateInstances":                                              {Name: "TerminateInstances", Method: "POST", RequestURI: "/"},
+		"TerminateInstances":                                              {Name: "TerminateInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sTerminateInstancesRequest_, Output: sTerminateInstancesResult_},
 		"UnassignIpv6Addresses":                                           {Name: "UnassignIpv6Addresses", Method: "POST", RequestURI: "/"},
 		"UnassignPrivateIpAddresses":                                      {Name: "UnassignPrivateIpAddresses", Method: "POST", RequestURI: "/"},
 		"UnassignPrivateNatGatewayAddress":                                {Name: "UnassignPrivateNatGatewayAddress", Method: "POST", RequestURI: "/"},
@@ -1503,154 +2885,501 @@ var Service = &shape.Service{
 		"WithdrawByoipCidr":                                               {Name: "WithdrawByoipCidr", Method: "POST", RequestURI: "/"},
 	},
 	Shapes: map[string]*shape.Shape{
-		"AccountAttribute":                     sAccountAttribute_,
-		"AccountAttributeList":                 sAccountAttributeList_,
-		"AccountAttributeName":                 sAccountAttributeName_,
-		"AccountAttributeNameStringList":       sAccountAttributeNameStringList_,
-		"AccountAttributeValue":                sAccountAttributeValue_,
-		"AccountAttributeValueList":            sAccountAttributeValueList_,
-		"AuthorizeSecurityGroupEgressRequest":  sAuthorizeSecurityGroupEgressRequest_,
-		"AuthorizeSecurityGroupEgressResult":   sAuthorizeSecurityGroupEgressResult_,
-		"AuthorizeSecurityGroupIngressRequest": sAuthorizeSecurityGroupIngressRequest_,
-		"AuthorizeSecurityGroupIngressResult":  sAuthorizeSecurityGroupIngressResult_,
-		"AvailabilityZone":                     sAvailabilityZone_,
-		"AvailabilityZoneGeography":            sAvailabilityZoneGeography_,
-		"AvailabilityZoneGeographyList":        sAvailabilityZoneGeographyList_,
-		"AvailabilityZoneList":                 sAvailabilityZoneList_,
-		"AvailabilityZoneMessage":              sAvailabilityZoneMessage_,
-		"AvailabilityZoneMessageList":          sAvailabilityZoneMessageList_,
-		"AvailabilityZoneOptInStatus":          sAvailabilityZoneOptInStatus_,
-		"AvailabilityZoneState":                sAvailabilityZoneState_,
-		"AvailabilityZoneSubGeography":         sAvailabilityZoneSubGeography_,
-		"AvailabilityZoneSubGeographyList":     sAvailabilityZoneSubGeographyList_,
-		"Blob":                                 sBlob_,
-		"BlockPublicAccessMode":                sBlockPublicAccessMode_,
-		"BlockPublicAccessStates":              sBlockPublicAccessStates_,
-		"Boolean":                              sBoolean_,
-		"CoipPoolId":                           sCoipPoolId_,
-		"CreateKeyPairRequest":                 sCreateKeyPairRequest_,
-		"CreateSecurityGroupRequest":           sCreateSecurityGroupRequest_,
-		"CreateSecurityGroupResult":            sCreateSecurityGroupResult_,
-		"CreateTagsRequest":                    sCreateTagsRequest_,
-		"DeleteKeyPairRequest":                 sDeleteKeyPairRequest_,
-		"DeleteKeyPairResult":                  sDeleteKeyPairResult_,
-		"DeleteSecurityGroupRequest":           sDeleteSecurityGroupRequest_,
-		"DeleteSecurityGroupResult":            sDeleteSecurityGroupResult_,
-		"DeleteTagsRequest":                    sDeleteTagsRequest_,
-		"DescribeAccountAttributesRequest":     sDescribeAccountAttributesRequest_,
-		"DescribeAccountAttributesResult":      sDescribeAccountAttributesResult_,
-		"DescribeAvailabilityZonesRequest":     sDescribeAvailabilityZonesRequest_,
-		"DescribeAvailabilityZonesResult":      sDescribeAvailabilityZonesResult_,
-		"DescribeKeyPairsRequest":              sDescribeKeyPairsRequest_,
-		"DescribeKeyPairsResult":               sDescribeKeyPairsResult_,
-		"DescribeRegionsRequest":               sDescribeRegionsRequest_,
-		"DescribeRegionsResult":                sDescribeRegionsResult_,
-		"DescribeSecurityGroupsMaxResults":     sDescribeSecurityGroupsMaxResults_,
-		"DescribeSecurityGroupsRequest":        sDescribeSecurityGroupsRequest_,
-		"DescribeSecurityGroupsResult":         sDescribeSecurityGroupsResult_,
-		"DescribeSubnetsMaxResults":            sDescribeSubnetsMaxResults_,
-		"DescribeSubnetsRequest":               sDescribeSubnetsRequest_,
-		"DescribeSubnetsResult":                sDescribeSubnetsResult_,
-		"DescribeTagsRequest":                  sDescribeTagsRequest_,
-		"DescribeTagsResult":                   sDescribeTagsResult_,
-		"DescribeVpcsMaxResults":               sDescribeVpcsMaxResults_,
-		"DescribeVpcsRequest":                  sDescribeVpcsRequest_,
-		"DescribeVpcsResult":                   sDescribeVpcsResult_,
-		"Filter":                               sFilter_,
-		"FilterList":                           sFilterList_,
-		"GroupIdStringList":                    sGroupIdStringList_,
-		"GroupNameStringList":                  sGroupNameStringList_,
-		"HostnameType":                         sHostnameType_,
-		"ImportKeyPairRequest":                 sImportKeyPairRequest_,
-		"ImportKeyPairResult":                  sImportKeyPairResult_,
-		"Integer":                              sInteger_,
-		"IpPermission":                         sIpPermission_,
-		"IpPermissionList":                     sIpPermissionList_,
-		"IpRange":                              sIpRange_,
-		"IpRangeList":                          sIpRangeList_,
-		"IpSource":                             sIpSource_,
-		"Ipv6AddressAttribute":                 sIpv6AddressAttribute_,
-		"Ipv6Range":                            sIpv6Range_,
-		"Ipv6RangeList":                        sIpv6RangeList_,
-		"KeyFormat":                            sKeyFormat_,
-		"KeyNameStringList":                    sKeyNameStringList_,
-		"KeyPair":                              sKeyPair_,
-		"KeyPairId":                            sKeyPairId_,
-		"KeyPairIdStringList":                  sKeyPairIdStringList_,
-		"KeyPairInfo":                          sKeyPairInfo_,
-		"KeyPairList":                          sKeyPairList_,
-		"KeyPairName":                          sKeyPairName_,
-		"KeyPairNameWithResolver":              sKeyPairNameWithResolver_,
-		"KeyType":                              sKeyType_,
-		"MillisecondDateTime":                  sMillisecondDateTime_,
-		"PrefixListId":                         sPrefixListId_,
-		"PrefixListIdList":                     sPrefixListIdList_,
-		"PrefixListResourceId":                 sPrefixListResourceId_,
-		"PrivateDnsNameOptionsOnLaunch":        sPrivateDnsNameOptionsOnLaunch_,
-		"ReferencedSecurityGroup":              sReferencedSecurityGroup_,
-		"Region":                               sRegion_,
-		"RegionGeography":                      sRegionGeography_,
-		"RegionGeographyList":                  sRegionGeographyList_,
-		"RegionList":                           sRegionList_,
-		"RegionNameStringList":                 sRegionNameStringList_,
-		"ResourceIdList":                       sResourceIdList_,
-		"ResourceType":                         sResourceType_,
-		"RevokeSecurityGroupEgressRequest":     sRevokeSecurityGroupEgressRequest_,
-		"RevokeSecurityGroupEgressResult":      sRevokeSecurityGroupEgressResult_,
-		"RevokeSecurityGroupIngressRequest":    sRevokeSecurityGroupIngressRequest_,
-		"RevokeSecurityGroupIngressResult":     sRevokeSecurityGroupIngressResult_,
-		"RevokedSecurityGroupRule":             sRevokedSecurityGroupRule_,
-		"RevokedSecurityGroupRuleList":         sRevokedSecurityGroupRuleList_,
-		"SecurityGroup":                        sSecurityGroup_,
-		"SecurityGroupId":                      sSecurityGroupId_,
-		"SecurityGroupList":                    sSecurityGroupList_,
-		"SecurityGroupName":                    sSecurityGroupName_,
-		"SecurityGroupRule":                    sSecurityGroupRule_,
-		"SecurityGroupRuleId":                  sSecurityGroupRuleId_,
-		"SecurityGroupRuleIdList":              sSecurityGroupRuleIdList_,
-		"SecurityGroupRuleList":                sSecurityGroupRuleList_,
-		"SensitiveUserData":                    sSensitiveUserData_,
-		"String":                               sString_,
-		"Subnet":                               sSubnet_,
-		"SubnetCidrAssociationId":              sSubnetCidrAssociationId_,
-		"SubnetCidrBlockState":                 sSubnetCidrBlockState_,
-		"SubnetCidrBlockStateCode":             sSubnetCidrBlockStateCode_,
-		"SubnetId":                             sSubnetId_,
-		"SubnetIdStringList":                   sSubnetIdStringList_,
-		"SubnetIpv6CidrBlockAssociation":       sSubnetIpv6CidrBlockAssociation_,
-		"SubnetIpv6CidrBlockAssociationSet":    sSubnetIpv6CidrBlockAssociationSet_,
-		"SubnetList":                           sSubnetList_,
-		"SubnetState":                          sSubnetState_,
-		"Tag":                                  sTag_,
-		"TagDescription":                       sTagDescription_,
-		"TagDescriptionList":                   sTagDescriptionList_,
-		"TagList":                              sTagList_,
-		"TagSpecification":                     sTagSpecification_,
-		"TagSpecificationList":                 sTagSpecificationList_,
-		"TaggableResourceId":                   sTaggableResourceId_,
-		"Tenancy":                              sTenancy_,
-		"UserIdGroupPair":                      sUserIdGroupPair_,
-		"UserIdGroupPairList":                  sUserIdGroupPairList_,
-		"ValueStringList":                      sValueStringList_,
-		"Vpc":                                  sVpc_,
-		"VpcCidrBlockAssociation":              sVpcCidrBlockAssociation_,
-		"VpcCidrBlockAssociationSet":           sVpcCidrBlockAssociationSet_,
-		"VpcCidrBlockState":                    sVpcCidrBlockState_,
-		"VpcCidrBlockStateCode":                sVpcCidrBlockStateCode_,
-		"VpcEncryptionControl":                 sVpcEncryptionControl_,
-		"VpcEncryptionControlExclusion":        sVpcEncryptionControlExclusion_,
-		"VpcEncryptionControlExclusionState":   sVpcEncryptionControlExclusionState_,
-		"VpcEncryptionControlExclusions":       sVpcEncryptionControlExclusions_,
-		"VpcEncryptionControlId":               sVpcEncryptionControlId_,
-		"VpcEncryptionControlMode":             sVpcEncryptionControlMode_,
-		"VpcEncryptionControlState":            sVpcEncryptionControlState_,
-		"VpcId":                                sVpcId_,
-		"VpcIdStringList":                      sVpcIdStringList_,
-		"VpcIpv6CidrBlockAssociation":          sVpcIpv6CidrBlockAssociation_,
-		"VpcIpv6CidrBlockAssociationSet":       sVpcIpv6CidrBlockAssociationSet_,
-		"VpcList":                              sVpcList_,
-		"VpcState":                             sVpcState_,
-		"ZoneIdStringList":                     sZoneIdStringList_,
-		"ZoneNameStringList":                   sZoneNameStringList_,
+		"AccountAttribute":                                      sAccountAttribute_,
+		"AccountAttributeList":                                  sAccountAttributeList_,
+		"AccountAttributeName":                                  sAccountAttributeName_,
+		"AccountAttributeNameStringList":                        sAccountAttributeNameStringList_,
+		"AccountAttributeValue":                                 sAccountAttributeValue_,
+		"AccountAttributeValueList":                             sAccountAttributeValueList_,
+		"AdditionalFlexibleNetworkInterfaces":                   sAdditionalFlexibleNetworkInterfaces_,
+		"AmdSevSnpSpecification":                                sAmdSevSnpSpecification_,
+		"ArchitectureType":                                      sArchitectureType_,
+		"ArchitectureTypeList":                                  sArchitectureTypeList_,
+		"ArchitectureValues":                                    sArchitectureValues_,
+		"AttachmentLimitType":                                   sAttachmentLimitType_,
+		"AttachmentStatus":                                      sAttachmentStatus_,
+		"AttributeBooleanValue":                                 sAttributeBooleanValue_,
+		"AttributeValue":                                        sAttributeValue_,
+		"AuthorizeSecurityGroupEgressRequest":                   sAuthorizeSecurityGroupEgressRequest_,
+		"AuthorizeSecurityGroupEgressResult":                    sAuthorizeSecurityGroupEgressResult_,
+		"AuthorizeSecurityGroupIngressRequest":                  sAuthorizeSecurityGroupIngressRequest_,
+		"AuthorizeSecurityGroupIngressResult":                   sAuthorizeSecurityGroupIngressResult_,
+		"AutoRecoveryFlag":                                      sAutoRecoveryFlag_,
+		"AvailabilityZone":                                      sAvailabilityZone_,
+		"AvailabilityZoneGeography":                             sAvailabilityZoneGeography_,
+		"AvailabilityZoneGeographyList":                         sAvailabilityZoneGeographyList_,
+		"AvailabilityZoneId":                                    sAvailabilityZoneId_,
+		"AvailabilityZoneList":                                  sAvailabilityZoneList_,
+		"AvailabilityZoneMessage":                               sAvailabilityZoneMessage_,
+		"AvailabilityZoneMessageList":                           sAvailabilityZoneMessageList_,
+		"AvailabilityZoneOptInStatus":                           sAvailabilityZoneOptInStatus_,
+		"AvailabilityZoneState":                                 sAvailabilityZoneState_,
+		"AvailabilityZoneSubGeography":                          sAvailabilityZoneSubGeography_,
+		"AvailabilityZoneSubGeographyList":                      sAvailabilityZoneSubGeographyList_,
+		"BandwidthWeightingType":                                sBandwidthWeightingType_,
+		"BandwidthWeightingTypeList":                            sBandwidthWeightingTypeList_,
+		"BareMetalFlag":                                         sBareMetalFlag_,
+		"BaselineBandwidthInGbps":                               sBaselineBandwidthInGbps_,
+		"BaselineBandwidthInMbps":                               sBaselineBandwidthInMbps_,
+		"BaselineIops":                                          sBaselineIops_,
+		"BaselineThroughputInMBps":                              sBaselineThroughputInMBps_,
+		"Blob":                                                  sBlob_,
+		"BlobAttributeValue":                                    sBlobAttributeValue_,
+		"BlockDeviceMapping":                                    sBlockDeviceMapping_,
+		"BlockDeviceMappingRequestList":                         sBlockDeviceMappingRequestList_,
+		"BlockPublicAccessMode":                                 sBlockPublicAccessMode_,
+		"BlockPublicAccessStates":                               sBlockPublicAccessStates_,
+		"Boolean":                                               sBoolean_,
+		"BootModeType":                                          sBootModeType_,
+		"BootModeTypeList":                                      sBootModeTypeList_,
+		"BootModeValues":                                        sBootModeValues_,
+		"BurstablePerformanceFlag":                              sBurstablePerformanceFlag_,
+		"CapacityReservationId":                                 sCapacityReservationId_,
+		"CapacityReservationPreference":                         sCapacityReservationPreference_,
+		"CapacityReservationSpecification":                      sCapacityReservationSpecification_,
+		"CapacityReservationSpecificationResponse":              sCapacityReservationSpecificationResponse_,
+		"CapacityReservationTarget":                             sCapacityReservationTarget_,
+		"CapacityReservationTargetResponse":                     sCapacityReservationTargetResponse_,
+		"CoipPoolId":                                            sCoipPoolId_,
+		"ConnectionTrackingSpecificationRequest":                sConnectionTrackingSpecificationRequest_,
+		"ConnectionTrackingSpecificationResponse":               sConnectionTrackingSpecificationResponse_,
+		"CoreCount":                                             sCoreCount_,
+		"CoreCountList":                                         sCoreCountList_,
+		"CpuManufacturerName":                                   sCpuManufacturerName_,
+		"CpuOptions":                                            sCpuOptions_,
+		"CpuOptionsRequest":                                     sCpuOptionsRequest_,
+		"CreateKeyPairRequest":                                  sCreateKeyPairRequest_,
+		"CreateSecurityGroupRequest":                            sCreateSecurityGroupRequest_,
+		"CreateSecurityGroupResult":                             sCreateSecurityGroupResult_,
+		"CreateTagsRequest":                                     sCreateTagsRequest_,
+		"CreditSpecificationRequest":                            sCreditSpecificationRequest_,
+		"CurrentGenerationFlag":                                 sCurrentGenerationFlag_,
+		"DITMaxResults":                                         sDITMaxResults_,
+		"DateTime":                                              sDateTime_,
+		"DedicatedHostFlag":                                     sDedicatedHostFlag_,
+		"DefaultConnectionTrackingConfiguration":                sDefaultConnectionTrackingConfiguration_,
+		"DefaultEnaQueueCountPerInterface":                      sDefaultEnaQueueCountPerInterface_,
+		"DefaultNetworkCardIndex":                               sDefaultNetworkCardIndex_,
+		"DefaultTcpEstablishedTimeout":                          sDefaultTcpEstablishedTimeout_,
+		"DefaultUdpStreamTimeout":                               sDefaultUdpStreamTimeout_,
+		"DefaultUdpTimeout":                                     sDefaultUdpTimeout_,
+		"DeleteKeyPairRequest":                                  sDeleteKeyPairRequest_,
+		"DeleteKeyPairResult":                                   sDeleteKeyPairResult_,
+		"DeleteSecurityGroupRequest":                            sDeleteSecurityGroupRequest_,
+		"DeleteSecurityGroupResult":                             sDeleteSecurityGroupResult_,
+		"DeleteTagsRequest":                                     sDeleteTagsRequest_,
+		"DescribeAccountAttributesRequest":                      sDescribeAccountAttributesRequest_,
+		"DescribeAccountAttributesResult":                       sDescribeAccountAttributesResult_,
+		"DescribeAvailabilityZonesRequest":                      sDescribeAvailabilityZonesRequest_,
+		"DescribeAvailabilityZonesResult":                       sDescribeAvailabilityZonesResult_,
+		"DescribeInstanceStatusRequest":                         sDescribeInstanceStatusRequest_,
+		"DescribeInstanceStatusResult":                          sDescribeInstanceStatusResult_,
+		"DescribeInstanceTypesRequest":                          sDescribeInstanceTypesRequest_,
+		"DescribeInstanceTypesResult":                           sDescribeInstanceTypesResult_,
+		"DescribeInstancesRequest":                              sDescribeInstancesRequest_,
+		"DescribeInstancesResult":                               sDescribeInstancesResult_,
+		"DescribeKeyPairsRequest":                               sDescribeKeyPairsRequest_,
+		"DescribeKeyPairsResult":                                sDescribeKeyPairsResult_,
+		"DescribeRegionsRequest":                                sDescribeRegionsRequest_,
+		"DescribeRegionsResult":                                 sDescribeRegionsResult_,
+		"DescribeSecurityGroupsMaxResults":                      sDescribeSecurityGroupsMaxResults_,
+		"DescribeSecurityGroupsRequest":                         sDescribeSecurityGroupsRequest_,
+		"DescribeSecurityGroupsResult":                          sDescribeSecurityGroupsResult_,
+		"DescribeSubnetsMaxResults":                             sDescribeSubnetsMaxResults_,
+		"DescribeSubnetsRequest":                                sDescribeSubnetsRequest_,
+		"DescribeSubnetsResult":                                 sDescribeSubnetsResult_,
+		"DescribeTagsRequest":                                   sDescribeTagsRequest_,
+		"DescribeTagsResult":                                    sDescribeTagsResult_,
+		"DescribeVpcsMaxResults":                                sDescribeVpcsMaxResults_,
+		"DescribeVpcsRequest":                                   sDescribeVpcsRequest_,
+		"DescribeVpcsResult":                                    sDescribeVpcsResult_,
+		"DeviceType":                                            sDeviceType_,
+		"DiskCount":                                             sDiskCount_,
+		"DiskInfo":                                              sDiskInfo_,
+		"DiskInfoList":                                          sDiskInfoList_,
+		"DiskSize":                                              sDiskSize_,
+		"DiskType":                                              sDiskType_,
+		"EbsBlockDevice":                                        sEbsBlockDevice_,
+		"EbsCardIndex":                                          sEbsCardIndex_,
+		"EbsCardInfo":                                           sEbsCardInfo_,
+		"EbsCardInfoList":                                       sEbsCardInfoList_,
+		"EbsEncryptionSupport":                                  sEbsEncryptionSupport_,
+		"EbsInfo":                                               sEbsInfo_,
+		"EbsInstanceBlockDevice":                                sEbsInstanceBlockDevice_,
+		"EbsInstanceBlockDeviceSpecification":                   sEbsInstanceBlockDeviceSpecification_,
+		"EbsNvmeSupport":                                        sEbsNvmeSupport_,
+		"EbsOptimizedInfo":                                      sEbsOptimizedInfo_,
+		"EbsOptimizedSupport":                                   sEbsOptimizedSupport_,
+		"EbsStatusDetails":                                      sEbsStatusDetails_,
+		"EbsStatusDetailsList":                                  sEbsStatusDetailsList_,
+		"EbsStatusSummary":                                      sEbsStatusSummary_,
+		"EfaInfo":                                               sEfaInfo_,
+		"EfaSupportedFlag":                                      sEfaSupportedFlag_,
+		"ElasticGpuAssociation":                                 sElasticGpuAssociation_,
+		"ElasticGpuAssociationList":                             sElasticGpuAssociationList_,
+		"ElasticGpuId":                                          sElasticGpuId_,
+		"ElasticGpuSpecification":                               sElasticGpuSpecification_,
+		"ElasticGpuSpecifications":                              sElasticGpuSpecifications_,
+		"ElasticInferenceAccelerator":                           sElasticInferenceAccelerator_,
+		"ElasticInferenceAcceleratorAssociation":                sElasticInferenceAcceleratorAssociation_,
+		"ElasticInferenceAcceleratorAssociationList":            sElasticInferenceAcceleratorAssociationList_,
+		"ElasticInferenceAcceleratorCount":                      sElasticInferenceAcceleratorCount_,
+		"ElasticInferenceAccelerators":                          sElasticInferenceAccelerators_,
+		"EnaSrdSpecificationRequest":                            sEnaSrdSpecificationRequest_,
+		"EnaSrdSupported":                                       sEnaSrdSupported_,
+		"EnaSrdUdpSpecificationRequest":                         sEnaSrdUdpSpecificationRequest_,
+		"EnaSupport":                                            sEnaSupport_,
+		"EnclaveOptions":                                        sEnclaveOptions_,
+		"EnclaveOptionsRequest":                                 sEnclaveOptionsRequest_,
+		"EncryptionInTransitSupported":                          sEncryptionInTransitSupported_,
+		"EphemeralNvmeSupport":                                  sEphemeralNvmeSupport_,
+		"EventCode":                                             sEventCode_,
+		"Filter":                                                sFilter_,
+		"FilterList":                                            sFilterList_,
+		"FlexibleEnaQueuesSupport":                              sFlexibleEnaQueuesSupport_,
+		"FpgaDeviceCount":                                       sFpgaDeviceCount_,
+		"FpgaDeviceInfo":                                        sFpgaDeviceInfo_,
+		"FpgaDeviceInfoList":                                    sFpgaDeviceInfoList_,
+		"FpgaDeviceManufacturerName":                            sFpgaDeviceManufacturerName_,
+		"FpgaDeviceMemoryInfo":                                  sFpgaDeviceMemoryInfo_,
+		"FpgaDeviceMemorySize":                                  sFpgaDeviceMemorySize_,
+		"FpgaDeviceName":                                        sFpgaDeviceName_,
+		"FpgaInfo":                                              sFpgaInfo_,
+		"FreeTierEligibleFlag":                                  sFreeTierEligibleFlag_,
+		"GetConsoleOutputRequest":                               sGetConsoleOutputRequest_,
+		"GetConsoleOutputResult":                                sGetConsoleOutputResult_,
+		"GpuDeviceCount":                                        sGpuDeviceCount_,
+		"GpuDeviceInfo":                                         sGpuDeviceInfo_,
+		"GpuDeviceInfoList":                                     sGpuDeviceInfoList_,
+		"GpuDeviceManufacturerName":                             sGpuDeviceManufacturerName_,
+		"GpuDeviceMemoryInfo":                                   sGpuDeviceMemoryInfo_,
+		"GpuDeviceMemorySize":                                   sGpuDeviceMemorySize_,
+		"GpuDeviceName":                                         sGpuDeviceName_,
+		"GpuInfo":                                               sGpuInfo_,
+		"GpuPartitionSize":                                      sGpuPartitionSize_,
+		"GroupIdStringList":                                     sGroupIdStringList_,
+		"GroupIdentifier":                                       sGroupIdentifier_,
+		"GroupIdentifierList":                                   sGroupIdentifierList_,
+		"GroupNameStringList":                                   sGroupNameStringList_,
+		"HibernationFlag":                                       sHibernationFlag_,
+		"HibernationOptions":                                    sHibernationOptions_,
+		"HibernationOptionsRequest":                             sHibernationOptionsRequest_,
+		"HostnameType":                                          sHostnameType_,
+		"HttpTokensState":                                       sHttpTokensState_,
+		"HypervisorType":                                        sHypervisorType_,
+		"IamInstanceProfile":                                    sIamInstanceProfile_,
+		"IamInstanceProfileSpecification":                       sIamInstanceProfileSpecification_,
+		"ImageId":                                               sImageId_,
+		"ImportKeyPairRequest":                                  sImportKeyPairRequest_,
+		"ImportKeyPairResult":                                   sImportKeyPairResult_,
+		"IncludeUnsupportedInRegion":                            sIncludeUnsupportedInRegion_,
+		"InferenceAcceleratorInfo":                              sInferenceAcceleratorInfo_,
+		"InferenceDeviceCount":                                  sInferenceDeviceCount_,
+		"InferenceDeviceInfo":                                   sInferenceDeviceInfo_,
+		"InferenceDeviceInfoList":                               sInferenceDeviceInfoList_,
+		"InferenceDeviceManufacturerName":                       sInferenceDeviceManufacturerName_,
+		"InferenceDeviceMemoryInfo":                             sInferenceDeviceMemoryInfo_,
+		"InferenceDeviceMemorySize":                             sInferenceDeviceMemorySize_,
+		"InferenceDeviceName":                                   sInferenceDeviceName_,
+		"Instance":                                              sInstance_,
+		"InstanceAttachmentEnaSrdSpecification":                 sInstanceAttachmentEnaSrdSpecification_,
+		"InstanceAttachmentEnaSrdUdpSpecification":              sInstanceAttachmentEnaSrdUdpSpecification_,
+		"InstanceAttributeName":                                 sInstanceAttributeName_,
+		"InstanceAutoRecoveryState":                             sInstanceAutoRecoveryState_,
+		"InstanceBandwidthWeighting":                            sInstanceBandwidthWeighting_,
+		"InstanceBlockDeviceMapping":                            sInstanceBlockDeviceMapping_,
+		"InstanceBlockDeviceMappingList":                        sInstanceBlockDeviceMappingList_,
+		"InstanceBlockDeviceMappingSpecification":               sInstanceBlockDeviceMappingSpecification_,
+		"InstanceBlockDeviceMappingSpecificationList":           sInstanceBlockDeviceMappingSpecificationList_,
+		"InstanceBootModeValues":                                sInstanceBootModeValues_,
+		"InstanceEventId":                                       sInstanceEventId_,
+		"InstanceId":                                            sInstanceId_,
+		"InstanceIdStringList":                                  sInstanceIdStringList_,
+		"InstanceInterruptionBehavior":                          sInstanceInterruptionBehavior_,
+		"InstanceIpv4Prefix":                                    sInstanceIpv4Prefix_,
+		"InstanceIpv4PrefixList":                                sInstanceIpv4PrefixList_,
+		"InstanceIpv6Address":                                   sInstanceIpv6Address_,
+		"InstanceIpv6AddressList":                               sInstanceIpv6AddressList_,
+		"InstanceIpv6Prefix":                                    sInstanceIpv6Prefix_,
+		"InstanceIpv6PrefixList":                                sInstanceIpv6PrefixList_,
+		"InstanceLifecycleType":                                 sInstanceLifecycleType_,
+		"InstanceList":                                          sInstanceList_,
+		"InstanceMaintenanceOptions":                            sInstanceMaintenanceOptions_,
+		"InstanceMaintenanceOptionsRequest":                     sInstanceMaintenanceOptionsRequest_,
+		"InstanceMarketOptionsRequest":                          sInstanceMarketOptionsRequest_,
+		"InstanceMetadataEndpointState":                         sInstanceMetadataEndpointState_,
+		"InstanceMetadataOptionsRequest":                        sInstanceMetadataOptionsRequest_,
+		"InstanceMetadataOptionsResponse":                       sInstanceMetadataOptionsResponse_,
+		"InstanceMetadataOptionsState":                          sInstanceMetadataOptionsState_,
+		"InstanceMetadataProtocolState":                         sInstanceMetadataProtocolState_,
+		"InstanceMetadataTagsState":                             sInstanceMetadataTagsState_,
+		"InstanceNetworkInterface":                              sInstanceNetworkInterface_,
+		"InstanceNetworkInterfaceAssociation":                   sInstanceNetworkInterfaceAssociation_,
+		"InstanceNetworkInterfaceAttachment":                    sInstanceNetworkInterfaceAttachment_,
+		"InstanceNetworkInterfaceList":                          sInstanceNetworkInterfaceList_,
+		"InstanceNetworkInterfaceSpecification":                 sInstanceNetworkInterfaceSpecification_,
+		"InstanceNetworkInterfaceSpecificationList":             sInstanceNetworkInterfaceSpecificationList_,
+		"InstanceNetworkPerformanceOptions":                     sInstanceNetworkPerformanceOptions_,
+		"InstanceNetworkPerformanceOptionsRequest":              sInstanceNetworkPerformanceOptionsRequest_,
+		"InstancePrivateIpAddress":                              sInstancePrivateIpAddress_,
+		"InstancePrivateIpAddressList":                          sInstancePrivateIpAddressList_,
+		"InstanceRebootMigrationState":                          sInstanceRebootMigrationState_,
+		"InstanceSecondaryInterface":                            sInstanceSecondaryInterface_,
+		"InstanceSecondaryInterfaceAttachment":                  sInstanceSecondaryInterfaceAttachment_,
+		"InstanceSecondaryInterfaceList":                        sInstanceSecondaryInterfaceList_,
+		"InstanceSecondaryInterfacePrivateIpAddress":            sInstanceSecondaryInterfacePrivateIpAddress_,
+		"InstanceSecondaryInterfacePrivateIpAddressList":        sInstanceSecondaryInterfacePrivateIpAddressList_,
+		"InstanceSecondaryInterfacePrivateIpAddressListRequest": sInstanceSecondaryInterfacePrivateIpAddressListRequest_,
+		"InstanceSecondaryInterfacePrivateIpAddressRequest":     sInstanceSecondaryInterfacePrivateIpAddressRequest_,
+		"InstanceSecondaryInterfaceSpecificationListRequest":    sInstanceSecondaryInterfaceSpecificationListRequest_,
+		"InstanceSecondaryInterfaceSpecificationRequest":        sInstanceSecondaryInterfaceSpecificationRequest_,
+		"InstanceState":                                         sInstanceState_,
+		"InstanceStateChange":                                   sInstanceStateChange_,
+		"InstanceStateChangeList":                               sInstanceStateChangeList_,
+		"InstanceStateName":                                     sInstanceStateName_,
+		"InstanceStatus":                                        sInstanceStatus_,
+		"InstanceStatusDetails":                                 sInstanceStatusDetails_,
+		"InstanceStatusDetailsList":                             sInstanceStatusDetailsList_,
+		"InstanceStatusEvent":                                   sInstanceStatusEvent_,
+		"InstanceStatusEventList":                               sInstanceStatusEventList_,
+		"InstanceStatusList":                                    sInstanceStatusList_,
+		"InstanceStatusSummary":                                 sInstanceStatusSummary_,
+		"InstanceStorageEncryptionSupport":                      sInstanceStorageEncryptionSupport_,
+		"InstanceStorageFlag":                                   sInstanceStorageFlag_,
+		"InstanceStorageInfo":                                   sInstanceStorageInfo_,
+		"InstanceType":                                          sInstanceType_,
+		"InstanceTypeHypervisor":                                sInstanceTypeHypervisor_,
+		"InstanceTypeInfo":                                      sInstanceTypeInfo_,
+		"InstanceTypeInfoList":                                  sInstanceTypeInfoList_,
+		"Integer":                                               sInteger_,
+		"IpPermission":                                          sIpPermission_,
+		"IpPermissionList":                                      sIpPermissionList_,
+		"IpRange":                                               sIpRange_,
+		"IpRangeList":                                           sIpRangeList_,
+		"IpSource":                                              sIpSource_,
+		"Ipv4AddressesPerSecondaryInterface":                    sIpv4AddressesPerSecondaryInterface_,
+		"Ipv4PrefixList":                                        sIpv4PrefixList_,
+		"Ipv4PrefixSpecificationRequest":                        sIpv4PrefixSpecificationRequest_,
+		"Ipv6AddressAttribute":                                  sIpv6AddressAttribute_,
+		"Ipv6Flag":                                              sIpv6Flag_,
+		"Ipv6PrefixList":                                        sIpv6PrefixList_,
+		"Ipv6PrefixSpecificationRequest":                        sIpv6PrefixSpecificationRequest_,
+		"Ipv6Range":                                             sIpv6Range_,
+		"Ipv6RangeList":                                         sIpv6RangeList_,
+		"KernelId":                                              sKernelId_,
+		"KeyFormat":                                             sKeyFormat_,
+		"KeyNameStringList":                                     sKeyNameStringList_,
+		"KeyPair":                                               sKeyPair_,
+		"KeyPairId":                                             sKeyPairId_,
+		"KeyPairIdStringList":                                   sKeyPairIdStringList_,
+		"KeyPairInfo":                                           sKeyPairInfo_,
+		"KeyPairList":                                           sKeyPairList_,
+		"KeyPairName":                                           sKeyPairName_,
+		"KeyPairNameWithResolver":                               sKeyPairNameWithResolver_,
+		"KeyType":                                               sKeyType_,
+		"LaunchTemplateId":                                      sLaunchTemplateId_,
+		"LaunchTemplateSpecification":                           sLaunchTemplateSpecification_,
+		"LicenseConfiguration":                                  sLicenseConfiguration_,
+		"LicenseConfigurationRequest":                           sLicenseConfigurationRequest_,
+		"LicenseList":                                           sLicenseList_,
+		"LicenseSpecificationListRequest":                       sLicenseSpecificationListRequest_,
+		"LogicalGpuCount":                                       sLogicalGpuCount_,
+		"MarketType":                                            sMarketType_,
+		"MaxIpv4AddrPerInterface":                               sMaxIpv4AddrPerInterface_,
+		"MaxIpv6AddrPerInterface":                               sMaxIpv6AddrPerInterface_,
+		"MaxNetworkInterfaces":                                  sMaxNetworkInterfaces_,
+		"MaximumBandwidthInMbps":                                sMaximumBandwidthInMbps_,
+		"MaximumEbsAttachments":                                 sMaximumEbsAttachments_,
+		"MaximumEbsCards":                                       sMaximumEbsCards_,
+		"MaximumEfaInterfaces":                                  sMaximumEfaInterfaces_,
+		"MaximumEnaQueueCount":                                  sMaximumEnaQueueCount_,
+		"MaximumEnaQueueCountPerInterface":                      sMaximumEnaQueueCountPerInterface_,
+		"MaximumIops":                                           sMaximumIops_,
+		"MaximumNetworkCards":                                   sMaximumNetworkCards_,
+		"MaximumSecondaryNetworkInterfaces":                     sMaximumSecondaryNetworkInterfaces_,
+		"MaximumThroughputInMBps":                               sMaximumThroughputInMBps_,
+		"MediaAcceleratorInfo":                                  sMediaAcceleratorInfo_,
+		"MediaDeviceCount":                                      sMediaDeviceCount_,
+		"MediaDeviceInfo":                                       sMediaDeviceInfo_,
+		"MediaDeviceInfoList":                                   sMediaDeviceInfoList_,
+		"MediaDeviceManufacturerName":                           sMediaDeviceManufacturerName_,
+		"MediaDeviceMemoryInfo":                                 sMediaDeviceMemoryInfo_,
+		"MediaDeviceMemorySize":                                 sMediaDeviceMemorySize_,
+		"MediaDeviceName":                                       sMediaDeviceName_,
+		"MemoryInfo":                                            sMemoryInfo_,
+		"MemorySize":                                            sMemorySize_,
+		"MillisecondDateTime":                                   sMillisecondDateTime_,
+		"ModifyInstanceAttributeRequest":                        sModifyInstanceAttributeRequest_,
+		"ModifyInstanceAttributeValue":                          sModifyInstanceAttributeValue_,
+		"ModifyInstanceMetadataOptionsRequest":                  sModifyInstanceMetadataOptionsRequest_,
+		"ModifyInstanceMetadataOptionsResult":                   sModifyInstanceMetadataOptionsResult_,
+		"Monitoring":                                            sMonitoring_,
+		"MonitoringState":                                       sMonitoringState_,
+		"NestedVirtualizationSpecification":                     sNestedVirtualizationSpecification_,
+		"NetworkCardIndex":                                      sNetworkCardIndex_,
+		"NetworkCardInfo":                                       sNetworkCardInfo_,
+		"NetworkCardInfoList":                                   sNetworkCardInfoList_,
+		"NetworkInfo":                                           sNetworkInfo_,
+		"NetworkInterfaceId":                                    sNetworkInterfaceId_,
+		"NetworkInterfaceStatus":                                sNetworkInterfaceStatus_,
+		"NetworkPerformance":                                    sNetworkPerformance_,
+		"NeuronDeviceCoreCount":                                 sNeuronDeviceCoreCount_,
+		"NeuronDeviceCoreInfo":                                  sNeuronDeviceCoreInfo_,
+		"NeuronDeviceCoreVersion":                               sNeuronDeviceCoreVersion_,
+		"NeuronDeviceCount":                                     sNeuronDeviceCount_,
+		"NeuronDeviceInfo":                                      sNeuronDeviceInfo_,
+		"NeuronDeviceInfoList":                                  sNeuronDeviceInfoList_,
+		"NeuronDeviceMemoryInfo":                                sNeuronDeviceMemoryInfo_,
+		"NeuronDeviceMemorySize":                                sNeuronDeviceMemorySize_,
+		"NeuronDeviceName":                                      sNeuronDeviceName_,
+		"NeuronInfo":                                            sNeuronInfo_,
+		"NextToken":                                             sNextToken_,
+		"NitroEnclavesSupport":                                  sNitroEnclavesSupport_,
+		"NitroTpmInfo":                                          sNitroTpmInfo_,
+		"NitroTpmSupport":                                       sNitroTpmSupport_,
+		"NitroTpmSupportedVersionType":                          sNitroTpmSupportedVersionType_,
+		"NitroTpmSupportedVersionsList":                         sNitroTpmSupportedVersionsList_,
+		"OperatorRequest":                                       sOperatorRequest_,
+		"OperatorResponse":                                      sOperatorResponse_,
+		"PeakBandwidthInGbps":                                   sPeakBandwidthInGbps_,
+		"PhcSupport":                                            sPhcSupport_,
+		"Placement":                                             sPlacement_,
+		"PlacementGroupId":                                      sPlacementGroupId_,
+		"PlacementGroupInfo":                                    sPlacementGroupInfo_,
+		"PlacementGroupName":                                    sPlacementGroupName_,
+		"PlacementGroupStrategy":                                sPlacementGroupStrategy_,
+		"PlacementGroupStrategyList":                            sPlacementGroupStrategyList_,
+		"PlatformValues":                                        sPlatformValues_,
+		"PrefixListId":                                          sPrefixListId_,
+		"PrefixListIdList":                                      sPrefixListIdList_,
+		"PrefixListResourceId":                                  sPrefixListResourceId_,
+		"PrivateDnsNameOptionsOnLaunch":                         sPrivateDnsNameOptionsOnLaunch_,
+		"PrivateDnsNameOptionsRequest":                          sPrivateDnsNameOptionsRequest_,
+		"PrivateDnsNameOptionsResponse":                         sPrivateDnsNameOptionsResponse_,
+		"PrivateIpAddressSpecification":                         sPrivateIpAddressSpecification_,
+		"PrivateIpAddressSpecificationList":                     sPrivateIpAddressSpecificationList_,
+		"ProcessorInfo":                                         sProcessorInfo_,
+		"ProcessorSustainedClockSpeed":                          sProcessorSustainedClockSpeed_,
+		"ProductCode":                                           sProductCode_,
+		"ProductCodeList":                                       sProductCodeList_,
+		"ProductCodeValues":                                     sProductCodeValues_,
+		"RamdiskId":                                             sRamdiskId_,
+		"RebootInstancesRequest":                                sRebootInstancesRequest_,
+		"RebootMigrationSupport":                                sRebootMigrationSupport_,
+		"ReferencedSecurityGroup":                               sReferencedSecurityGroup_,
+		"Region":                                                sRegion_,
+		"RegionGeography":                                       sRegionGeography_,
+		"RegionGeographyList":                                   sRegionGeographyList_,
+		"RegionList":                                            sRegionList_,
+		"RegionNameStringList":                                  sRegionNameStringList_,
+		"RequestInstanceTypeList":                               sRequestInstanceTypeList_,
+		"Reservation":                                           sReservation_,
+		"ReservationList":                                       sReservationList_,
+		"ResourceIdList":                                        sResourceIdList_,
+		"ResourceType":                                          sResourceType_,
+		"RevokeSecurityGroupEgressRequest":                      sRevokeSecurityGroupEgressRequest_,
+		"RevokeSecurityGroupEgressResult":                       sRevokeSecurityGroupEgressResult_,
+		"RevokeSecurityGroupIngressRequest":                     sRevokeSecurityGroupIngressRequest_,
+		"RevokeSecurityGroupIngressResult":                      sRevokeSecurityGroupIngressResult_,
+		"RevokedSecurityGroupRule":                              sRevokedSecurityGroupRule_,
+		"RevokedSecurityGroupRuleList":                          sRevokedSecurityGroupRuleList_,
+		"RootDeviceType":                                        sRootDeviceType_,
+		"RootDeviceTypeList":                                    sRootDeviceTypeList_,
+		"RunInstancesMonitoringEnabled":                         sRunInstancesMonitoringEnabled_,
+		"RunInstancesRequest":                                   sRunInstancesRequest_,
+		"RunInstancesUserData":                                  sRunInstancesUserData_,
+		"SecondaryInterfaceId":                                  sSecondaryInterfaceId_,
+		"SecondaryInterfaceStatus":                              sSecondaryInterfaceStatus_,
+		"SecondaryInterfaceType":                                sSecondaryInterfaceType_,
+		"SecondaryNetworkId":                                    sSecondaryNetworkId_,
+		"SecondaryNetworkSupportedFlag":                         sSecondaryNetworkSupportedFlag_,
+		"SecondarySubnetId":                                     sSecondarySubnetId_,
+		"SecurityGroup":                                         sSecurityGroup_,
+		"SecurityGroupId":                                       sSecurityGroupId_,
+		"SecurityGroupIdStringList":                             sSecurityGroupIdStringList_,
+		"SecurityGroupList":                                     sSecurityGroupList_,
+		"SecurityGroupName":                                     sSecurityGroupName_,
+		"SecurityGroupRule":                                     sSecurityGroupRule_,
+		"SecurityGroupRuleId":                                   sSecurityGroupRuleId_,
+		"SecurityGroupRuleIdList":                               sSecurityGroupRuleIdList_,
+		"SecurityGroupRuleList":                                 sSecurityGroupRuleList_,
+		"SecurityGroupStringList":                               sSecurityGroupStringList_,
+		"SensitiveUserData":                                     sSensitiveUserData_,
+		"ShutdownBehavior":                                      sShutdownBehavior_,
+		"SnapshotId":                                            sSnapshotId_,
+		"SpotInstanceType":                                      sSpotInstanceType_,
+		"SpotMarketOptions":                                     sSpotMarketOptions_,
+		"StartInstancesRequest":                                 sStartInstancesRequest_,
+		"StartInstancesResult":                                  sStartInstancesResult_,
+		"StateReason":                                           sStateReason_,
+		"StatusName":                                            sStatusName_,
+		"StatusType":                                            sStatusType_,
+		"StopInstancesRequest":                                  sStopInstancesRequest_,
+		"StopInstancesResult":                                   sStopInstancesResult_,
+		"String":                                                sString_,
+		"Subnet":                                                sSubnet_,
+		"SubnetCidrAssociationId":                               sSubnetCidrAssociationId_,
+		"SubnetCidrBlockState":                                  sSubnetCidrBlockState_,
+		"SubnetCidrBlockStateCode":                              sSubnetCidrBlockStateCode_,
+		"SubnetId":                                              sSubnetId_,
+		"SubnetIdStringList":                                    sSubnetIdStringList_,
+		"SubnetIpv6CidrBlockAssociation":                        sSubnetIpv6CidrBlockAssociation_,
+		"SubnetIpv6CidrBlockAssociationSet":                     sSubnetIpv6CidrBlockAssociationSet_,
+		"SubnetList":                                            sSubnetList_,
+		"SubnetState":                                           sSubnetState_,
+		"SummaryStatus":                                         sSummaryStatus_,
+		"SupportedAdditionalProcessorFeature":                   sSupportedAdditionalProcessorFeature_,
+		"SupportedAdditionalProcessorFeatureList":               sSupportedAdditionalProcessorFeatureList_,
+		"SupportedInRegion":                                     sSupportedInRegion_,
+		"Tag":                                                   sTag_,
+		"TagDescription":                                        sTagDescription_,
+		"TagDescriptionList":                                    sTagDescriptionList_,
+		"TagList":                                               sTagList_,
+		"TagSpecification":                                      sTagSpecification_,
+		"TagSpecificationList":                                  sTagSpecificationList_,
+		"TaggableResourceId":                                    sTaggableResourceId_,
+		"Tenancy":                                               sTenancy_,
+		"TerminateInstancesRequest":                             sTerminateInstancesRequest_,
+		"TerminateInstancesResult":                              sTerminateInstancesResult_,
+		"ThreadsPerCore":                                        sThreadsPerCore_,
+		"ThreadsPerCoreList":                                    sThreadsPerCoreList_,
+		"TotalMediaMemory":                                      sTotalMediaMemory_,
+		"TotalNeuronMemory":                                     sTotalNeuronMemory_,
+		"UsageClassType":                                        sUsageClassType_,
+		"UsageClassTypeList":                                    sUsageClassTypeList_,
+		"UserIdGroupPair":                                       sUserIdGroupPair_,
+		"UserIdGroupPairList":                                   sUserIdGroupPairList_,
+		"VCpuCount":                                             sVCpuCount_,
+		"VCpuInfo":                                              sVCpuInfo_,
+		"ValueStringList":                                       sValueStringList_,
+		"VirtualizationType":                                    sVirtualizationType_,
+		"VirtualizationTypeList":                                sVirtualizationTypeList_,
+		"VolumeId":                                              sVolumeId_,
+		"VolumeType":                                            sVolumeType_,
+		"Vpc":                                                   sVpc_,
+		"VpcCidrBlockAssociation":                               sVpcCidrBlockAssociation_,
+		"VpcCidrBlockAssociationSet":                            sVpcCidrBlockAssociationSet_,
+		"VpcCidrBlockState":                                     sVpcCidrBlockState_,
+		"VpcCidrBlockStateCode":                                 sVpcCidrBlockStateCode_,
+		"VpcEncryptionControl":                                  sVpcEncryptionControl_,
+		"VpcEncryptionControlExclusion":                         sVpcEncryptionControlExclusion_,
+		"VpcEncryptionControlExclusionState":                    sVpcEncryptionControlExclusionState_,
+		"VpcEncryptionControlExclusions":                        sVpcEncryptionControlExclusions_,
+		"VpcEncryptionControlId":                                sVpcEncryptionControlId_,
+		"VpcEncryptionControlMode":                              sVpcEncryptionControlMode_,
+		"VpcEncryptionControlState":                             sVpcEncryptionControlState_,
+		"VpcId":                                                 sVpcId_,
+		"VpcIdStringList":                                       sVpcIdStringList_,
+		"VpcIpv6CidrBlockAssociation":                           sVpcIpv6CidrBlockAssociation_,
+		"VpcIpv6CidrBlockAssociationSet":                        sVpcIpv6CidrBlockAssociationSet_,
+		"VpcList":                                               sVpcList_,
+		"VpcState":                                              sVpcState_,
+		"Workload":                                              sWorkload_,
+		"WorkloadsList":                                         sWorkloadsList_,
+		"ZoneIdStringList":                                      sZoneIdStringList_,
+		"ZoneNameStringList":                                    sZoneNameStringList_,
+		"totalFpgaMemory":                                       sTotalFpgaMemory_,
+		"totalGpuMemory":                                        sTotalGpuMemory_,
+		"totalInferenceMemory":                                  sTotalInferenceMemory_,
 	},
 }

@@ -15,6 +15,16 @@ type AccountAttributeValue struct {
 	AttributeValue string
 }
 
+// AttributeBooleanValue is the model shape AttributeBooleanValue.
+type AttributeBooleanValue struct {
+	Value *bool
+}
+
+// AttributeValue is the model shape AttributeValue.
+type AttributeValue struct {
+	Value string
+}
+
 // AuthorizeSecurityGroupEgressRequest is the model shape AuthorizeSecurityGroupEgressRequest.
 type AuthorizeSecurityGroupEgressRequest struct {
 	TagSpecifications          []TagSpecification
@@ -89,9 +99,76 @@ type AvailabilityZoneSubGeography struct {
 	Name string
 }
 
+// BlobAttributeValue is the model shape BlobAttributeValue.
+type BlobAttributeValue struct {
+	Value []byte
+}
+
+// BlockDeviceMapping is the model shape BlockDeviceMapping.
+type BlockDeviceMapping struct {
+	Ebs         *EbsBlockDevice
+	NoDevice    string
+	DeviceName  string
+	VirtualName string
+}
+
 // BlockPublicAccessStates is the model shape BlockPublicAccessStates.
 type BlockPublicAccessStates struct {
 	InternetGatewayBlockMode string
+}
+
+// CapacityReservationSpecification is the model shape CapacityReservationSpecification.
+type CapacityReservationSpecification struct {
+	CapacityReservationPreference string
+	CapacityReservationTarget     *CapacityReservationTarget
+}
+
+// CapacityReservationSpecificationResponse is the model shape CapacityReservationSpecificationResponse.
+type CapacityReservationSpecificationResponse struct {
+	CapacityReservationPreference string
+	CapacityReservationTarget     *CapacityReservationTargetResponse
+}
+
+// CapacityReservationTarget is the model shape CapacityReservationTarget.
+type CapacityReservationTarget struct {
+	CapacityReservationId               string
+	CapacityReservationResourceGroupArn string
+}
+
+// CapacityReservationTargetResponse is the model shape CapacityReservationTargetResponse.
+type CapacityReservationTargetResponse struct {
+	CapacityReservationId               string
+	CapacityReservationResourceGroupArn string
+}
+
+// ConnectionTrackingSpecificationRequest is the model shape ConnectionTrackingSpecificationRequest.
+type ConnectionTrackingSpecificationRequest struct {
+	TcpEstablishedTimeout *int32
+	UdpStreamTimeout      *int32
+	UdpTimeout            *int32
+}
+
+// ConnectionTrackingSpecificationResponse is the model shape ConnectionTrackingSpecificationResponse.
+type ConnectionTrackingSpecificationResponse struct {
+	TcpEstablishedTimeout *int32
+	UdpStreamTimeout      *int32
+	UdpTimeout            *int32
+}
+
+// CpuOptions is the model shape CpuOptions.
+type CpuOptions struct {
+	CoreCount            *int32
+	ThreadsPerCore       *int32
+	AmdSevSnp            string
+	NestedVirtualization string
+}
+
+// CpuOptionsRequest is the model shape CpuOptionsRequest.
+type CpuOptionsRequest struct {
+	CoreCount            *int32
+	ThreadsPerCore       *int32
+	AmdSevSnp            string
+	NestedVirtualization string
 }
 
 // CreateKeyPairRequest is the model shape CreateKeyPairRequest.
@@ -124,6 +201,18 @@ type CreateTagsRequest struct {
 	DryRun    *bool
 	Resources []string
 	Tags      []Tag
+}
+
+// CreditSpecificationRequest is the model shape CreditSpecificationRequest.
+type CreditSpecificationRequest struct {
+	CpuCredits string
+}
+
+// DefaultConnectionTrackingConfiguration is the model shape DefaultConnectionTrackingConfiguration.
+type DefaultConnectionTrackingConfiguration struct {
+	DefaultTcpEstablishedTimeout *int32
+	DefaultUdpTimeout            *int32
+	DefaultUdpStreamTimeout      *int32
 }
 
 // DeleteKeyPairRequest is the model shape DeleteKeyPairRequest.
@@ -182,6 +271,55 @@ type DescribeAvailabilityZonesRequest struct {
 // DescribeAvailabilityZonesResult is the model shape DescribeAvailabilityZonesResult.
 type DescribeAvailabilityZonesResult struct {
 	AvailabilityZones []AvailabilityZone
+}
+
+// DescribeInstanceStatusRequest is the model shape DescribeInstanceStatusRequest.
+type DescribeInstanceStatusRequest struct {
+	InstanceIds             []string
+	MaxResults              *int32
+	NextToken               string
+	IncludeManagedResources *bool
+	DryRun                  *bool
+	Filters                 []Filter
+	IncludeAllInstances     *bool
+}
+
+// DescribeInstanceStatusResult is the model shape DescribeInstanceStatusResult.
+type DescribeInstanceStatusResult struct {
+	InstanceStatuses []InstanceStatus
+	NextToken        string
+}
+
+// DescribeInstanceTypesRequest is the model shape DescribeInstanceTypesRequest.
+type DescribeInstanceTypesRequest struct {
+	DryRun                     *bool
+	InstanceTypes              []string
+	Filters                    []Filter
+	MaxResults                 *int32
+	NextToken                  string
+	IncludeUnsupportedInRegion *bool
+}
+
+// DescribeInstanceTypesResult is the model shape DescribeInstanceTypesResult.
+type DescribeInstanceTypesResult struct {
+	InstanceTypes []InstanceTypeInfo
+	NextToken     string
+}
+
+// DescribeInstancesRequest is the model shape DescribeInstancesRequest.
+type DescribeInstancesRequest struct {
+	InstanceIds             []string
+	IncludeManagedResources *bool
+	DryRun                  *bool
+	Filters                 []Filter
+	NextToken               string
+	MaxResults              *int32
+}
+
+// DescribeInstancesResult is the model shape DescribeInstancesResult.
+type DescribeInstancesResult struct {
+	NextToken    string
+	Reservations []Reservation
 }
 
 // DescribeKeyPairsRequest is the model shape DescribeKeyPairsRequest.
@@ -271,10 +409,234 @@ type DescribeVpcsResult struct {
 	Vpcs      []Vpc
 }
 
+// DiskInfo is the model shape DiskInfo.
+type DiskInfo struct {
+	SizeInGB *int64
+	Count    *int32
+	Type     string
+}
+
+// EbsBlockDevice is the model shape EbsBlockDevice.
+type EbsBlockDevice struct {
+	DeleteOnTermination      *bool
+	Iops                     *int32
+	SnapshotId               string
+	VolumeSize               *int32
+	VolumeType               string
+	KmsKeyId                 string
+	Throughput               *int32
+	OutpostArn               string
+	AvailabilityZone         string
+	Encrypted                *bool
+	VolumeInitializationRate *int32
+	AvailabilityZoneId       string
+	EbsCardIndex             *int32
+}
+
+// EbsCardInfo is the model shape EbsCardInfo.
+type EbsCardInfo struct {
+	EbsCardIndex             *int32
+	BaselineBandwidthInMbps  *int32
+	BaselineThroughputInMBps *float64
+	BaselineIops             *int32
+	MaximumBandwidthInMbps   *int32
+	MaximumThroughputInMBps  *float64
+	MaximumIops              *int32
+}
+
+// EbsInfo is the model shape EbsInfo.
+type EbsInfo struct {
+	EbsOptimizedSupport   string
+	EncryptionSupport     string
+	EbsOptimizedInfo      *EbsOptimizedInfo
+	NvmeSupport           string
+	MaximumEbsAttachments *int32
+	AttachmentLimitType   string
+	MaximumEbsCards       *int32
+	EbsCards              []EbsCardInfo
+}
+
+// EbsInstanceBlockDevice is the model shape EbsInstanceBlockDevice.
+type EbsInstanceBlockDevice struct {
+	AttachTime          *time.Time
+	DeleteOnTermination *bool
+	Status              string
+	VolumeId            string
+	AssociatedResource  string
+	VolumeOwnerId       string
+	Operator            *OperatorResponse
+	EbsCardIndex        *int32
+}
+
+// EbsInstanceBlockDeviceSpecification is the model shape EbsInstanceBlockDeviceSpecification.
+type EbsInstanceBlockDeviceSpecification struct {
+	VolumeId            string
+	DeleteOnTermination *bool
+}
+
+// EbsOptimizedInfo is the model shape EbsOptimizedInfo.
+type EbsOptimizedInfo struct {
+	BaselineBandwidthInMbps  *int32
+	BaselineThroughputInMBps *float64
+	BaselineIops             *int32
+	MaximumBandwidthInMbps   *int32
+	MaximumThroughputInMBps  *float64
+	MaximumIops              *int32
+}
+
+// EbsStatusDetails is the model shape EbsStatusDetails.
+type EbsStatusDetails struct {
+	ImpairedSince *time.Time
+	Name          string
+	Status        string
+}
+
+// EbsStatusSummary is the model shape EbsStatusSummary.
+type EbsStatusSummary struct {
+	Details []EbsStatusDetails
+	Status  string
+}
+
+// EfaInfo is the model shape EfaInfo.
+type EfaInfo struct {
+	MaximumEfaInterfaces *int32
+}
+
+// ElasticGpuAssociation is the model shape ElasticGpuAssociation.
+type ElasticGpuAssociation struct {
+	ElasticGpuId               string
+	ElasticGpuAssociationId    string
+	ElasticGpuAssociationState string
+	ElasticGpuAssociationTime  string
+}
+
+// ElasticGpuSpecification is the model shape ElasticGpuSpecification.
+type ElasticGpuSpecification struct {
+	Type string
+}
+
+// ElasticInferenceAccelerator is the model shape ElasticInferenceAccelerator.
+type ElasticInferenceAccelerator struct {
+	Type  string
+	Count *int32
+}
+
+// ElasticInferenceAcceleratorAssociation is the model shape ElasticInferenceAcceleratorAssociation.
+type ElasticInferenceAcceleratorAssociation struct {
+	ElasticInferenceAcceleratorArn              string
+	ElasticInferenceAcceleratorAssociationId    string
+	ElasticInferenceAcceleratorAssociationState string
+	ElasticInferenceAcceleratorAssociationTime  *time.Time
+}
+
+// EnaSrdSpecificationRequest is the model shape EnaSrdSpecificationRequest.
+type EnaSrdSpecificationRequest struct {
+	EnaSrdEnabled          *bool
+	EnaSrdUdpSpecification *EnaSrdUdpSpecificationRequest
+}
+
+// EnaSrdUdpSpecificationRequest is the model shape EnaSrdUdpSpecificationRequest.
+type EnaSrdUdpSpecificationRequest struct {
+	EnaSrdUdpEnabled *bool
+}
+
+// EnclaveOptions is the model shape EnclaveOptions.
+type EnclaveOptions struct {
+	Enabled *bool
+}
+
+// EnclaveOptionsRequest is the model shape EnclaveOptionsRequest.
+type EnclaveOptionsRequest struct {
+	Enabled *bool
+}
+
 // Filter is the model shape Filter.
 type Filter struct {
 	Name   string
 	Values []string
+}
+
+// FpgaDeviceInfo is the model shape FpgaDeviceInfo.
+type FpgaDeviceInfo struct {
+	Name         string
+	Manufacturer string
+	Count        *int32
+	MemoryInfo   *FpgaDeviceMemoryInfo
+}
+
+// FpgaDeviceMemoryInfo is the model shape FpgaDeviceMemoryInfo.
+type FpgaDeviceMemoryInfo struct {
+	SizeInMiB *int32
+}
+
+// FpgaInfo is the model shape FpgaInfo.
+type FpgaInfo struct {
+	Fpgas                []FpgaDeviceInfo
+	TotalFpgaMemoryInMiB *int32
+}
+
+// GetConsoleOutputRequest is the model shape GetConsoleOutputRequest.
+type GetConsoleOutputRequest struct {
+	InstanceId string
+	Latest     *bool
+	DryRun     *bool
+}
+
+// GetConsoleOutputResult is the model shape GetConsoleOutputResult.
+type GetConsoleOutputResult struct {
+	InstanceId string
+	Timestamp  *time.Time
+	Output     string
+}
+
+// GpuDeviceInfo is the model shape GpuDeviceInfo.
+type GpuDeviceInfo struct {
+	Name             string
+	Manufacturer     string
+	Count            *int32
+	LogicalGpuCount  *int32
+	GpuPartitionSize *float64
+	Workloads        []string
+	MemoryInfo       *GpuDeviceMemoryInfo
+}
+
+// GpuDeviceMemoryInfo is the model shape GpuDeviceMemoryInfo.
+type GpuDeviceMemoryInfo struct {
+	SizeInMiB *int32
+}
+
+// GpuInfo is the model shape GpuInfo.
+type GpuInfo struct {
+	Gpus                []GpuDeviceInfo
+	TotalGpuMemoryInMiB *int32
+}
+
+// GroupIdentifier is the model shape GroupIdentifier.
+type GroupIdentifier struct {
+	GroupId   string
+	GroupName string
+}
+
+// HibernationOptions is the model shape HibernationOptions.
+type HibernationOptions struct {
+	Configured *bool
+}
+
+// HibernationOptionsRequest is the model shape HibernationOptionsRequest.
+type HibernationOptionsRequest struct {
+	Configured *bool
+}
+
+// IamInstanceProfile is the model shape IamInstanceProfile.
+type IamInstanceProfile struct {
+	Arn string
+	Id  string
+}
+
+// IamInstanceProfileSpecification is the model shape IamInstanceProfileSpecification.
+type IamInstanceProfileSpecification struct {
+	Arn  string
+	Name string
 }
 
 // ImportKeyPairRequest is the model shape ImportKeyPairRequest.
@@ -293,6 +655,396 @@ type ImportKeyPairResult struct {
 	Tags           []Tag
 }
 
+// InferenceAcceleratorInfo is the model shape InferenceAcceleratorInfo.
+type InferenceAcceleratorInfo struct {
+	Accelerators              []InferenceDeviceInfo
+	TotalInferenceMemoryInMiB *int32
+}
+
+// InferenceDeviceInfo is the model shape InferenceDeviceInfo.
+type InferenceDeviceInfo struct {
+	Count        *int32
+	Name         string
+	Manufacturer string
+	MemoryInfo   *InferenceDeviceMemoryInfo
+}
+
+// InferenceDeviceMemoryInfo is the model shape InferenceDeviceMemoryInfo.
+type InferenceDeviceMemoryInfo struct {
+	SizeInMiB *int32
+}
+
+// Instance is the model shape Instance.
+type Instance struct {
+	Architecture                            string
+	BlockDeviceMappings                     []InstanceBlockDeviceMapping
+	ClientToken                             string
+	EbsOptimized                            *bool
+	EnaSupport                              *bool
+	Hypervisor                              string
+	IamInstanceProfile                      *IamInstanceProfile
+	InstanceLifecycle                       string
+	ElasticGpuAssociations                  []ElasticGpuAssociation
+	ElasticInferenceAcceleratorAssociations []ElasticInferenceAcceleratorAssociation
+	NetworkInterfaces                       []InstanceNetworkInterface
+	OutpostArn                              string
+	RootDeviceName                          string
+	RootDeviceType                          string
+	SecurityGroups                          []GroupIdentifier
+	SourceDestCheck                         *bool
+	SpotInstanceRequestId                   string
+	SriovNetSupport                         string
+	StateReason                             *StateReason
+	Tags                                    []Tag
+	VirtualizationType                      string
+	CpuOptions                              *CpuOptions
+	CapacityBlockId                         string
+	CapacityReservationId                   string
+	CapacityReservationSpecification        *CapacityReservationSpecificationResponse
+	HibernationOptions                      *HibernationOptions
+	Licenses                                []LicenseConfiguration
+	MetadataOptions                         *InstanceMetadataOptionsResponse
+	EnclaveOptions                          *EnclaveOptions
+	BootMode                                string
+	PlatformDetails                         string
+	UsageOperation                          string
+	UsageOperationUpdateTime                *time.Time
+	PrivateDnsNameOptions                   *PrivateDnsNameOptionsResponse
+	Ipv6Address                             string
+	TpmSupport                              string
+	MaintenanceOptions                      *InstanceMaintenanceOptions
+	CurrentInstanceBootMode                 string
+	NetworkPerformanceOptions               *InstanceNetworkPerformanceOptions
+	Operator                                *OperatorResponse
+	SecondaryInterfaces                     []InstanceSecondaryInterface
+	InstanceId                              string
+	ImageId                                 string
+	State                                   *InstanceState
+	PrivateDnsName                          string
+	PublicDnsName                           string
+	StateTransitionReason                   string
+	KeyName                                 string
+	AmiLaunchIndex                          *int32
+	ProductCodes                            []ProductCode
+	InstanceType                            string
+	LaunchTime                              *time.Time
+	Placement                               *Placement
+	KernelId                                string
+	RamdiskId                               string
+	Platform                                string
+	Monitoring                              *Monitoring
+	SubnetId                                string
+	VpcId                                   string
+	PrivateIpAddress                        string
+	PublicIpAddress                         string
+}
+
+// InstanceAttachmentEnaSrdSpecification is the model shape InstanceAttachmentEnaSrdSpecification.
+type InstanceAttachmentEnaSrdSpecification struct {
+	EnaSrdEnabled          *bool
+	EnaSrdUdpSpecification *InstanceAttachmentEnaSrdUdpSpecification
+}
+
+// InstanceAttachmentEnaSrdUdpSpecification is the model shape InstanceAttachmentEnaSrdUdpSpecification.
+type InstanceAttachmentEnaSrdUdpSpecification struct {
+	EnaSrdUdpEnabled *bool
+}
+
+// InstanceBlockDeviceMapping is the model shape InstanceBlockDeviceMapping.
+type InstanceBlockDeviceMapping struct {
+	DeviceName string
+	Ebs        *EbsInstanceBlockDevice
+}
+
+// InstanceBlockDeviceMappingSpecification is the model shape InstanceBlockDeviceMappingSpecification.
+type InstanceBlockDeviceMappingSpecification struct {
+	DeviceName  string
+	Ebs         *EbsInstanceBlockDeviceSpecification
+	VirtualName string
+	NoDevice    string
+}
+
+// InstanceIpv4Prefix is the model shape InstanceIpv4Prefix.
+type InstanceIpv4Prefix struct {
+	Ipv4Prefix string
+}
+
+// InstanceIpv6Address is the model shape InstanceIpv6Address.
+type InstanceIpv6Address struct {
+	Ipv6Address   string
+	IsPrimaryIpv6 *bool
+}
+
+// InstanceIpv6Prefix is the model shape InstanceIpv6Prefix.
+type InstanceIpv6Prefix struct {
+	Ipv6Prefix string
+}
+
+// InstanceMaintenanceOptions is the model shape InstanceMaintenanceOptions.
+type InstanceMaintenanceOptions struct {
+	AutoRecovery    string
+	RebootMigration string
+}
+
+// InstanceMaintenanceOptionsRequest is the model shape InstanceMaintenanceOptionsRequest.
+type InstanceMaintenanceOptionsRequest struct {
+	AutoRecovery string
+}
+
+// InstanceMarketOptionsRequest is the model shape InstanceMarketOptionsRequest.
+type InstanceMarketOptionsRequest struct {
+	MarketType  string
+	SpotOptions *SpotMarketOptions
+}
+
+// InstanceMetadataOptionsRequest is the model shape InstanceMetadataOptionsRequest.
+type InstanceMetadataOptionsRequest struct {
+	HttpTokens              string
+	HttpPutResponseHopLimit *int32
+	HttpEndpoint            string
+	HttpProtocolIpv6        string
+	InstanceMetadataTags    string
+}
+
+// InstanceMetadataOptionsResponse is the model shape InstanceMetadataOptionsResponse.
+type InstanceMetadataOptionsResponse struct {
+	State                   string
+	HttpTokens              string
+	HttpPutResponseHopLimit *int32
+	HttpEndpoint            string
+	HttpProtocolIpv6        string
+	InstanceMetadataTags    string
+}
+
+// InstanceNetworkInterface is the model shape InstanceNetworkInterface.
+type InstanceNetworkInterface struct {
+	Association                     *InstanceNetworkInterfaceAssociation
+	Attachment                      *InstanceNetworkInterfaceAttachment
+	Description                     string
+	Groups                          []GroupIdentifier
+	Ipv6Addresses                   []InstanceIpv6Address
+	MacAddress                      string
+	NetworkInterfaceId              string
+	OwnerId                         string
+	PrivateDnsName                  string
+	PrivateIpAddress                string
+	PrivateIpAddresses              []InstancePrivateIpAddress
+	SourceDestCheck                 *bool
+	Status                          string
+	SubnetId                        string
+	VpcId                           string
+	InterfaceType                   string
+	Ipv4Prefixes                    []InstanceIpv4Prefix
+	Ipv6Prefixes                    []InstanceIpv6Prefix
+	ConnectionTrackingConfiguration *ConnectionTrackingSpecificationResponse
+	Operator                        *OperatorResponse
+}
+
+// InstanceNetworkInterfaceAssociation is the model shape InstanceNetworkInterfaceAssociation.
+type InstanceNetworkInterfaceAssociation struct {
+	CarrierIp       string
+	CustomerOwnedIp string
+	IpOwnerId       string
+	PublicDnsName   string
+	PublicIp        string
+}
+
+// InstanceNetworkInterfaceAttachment is the model shape InstanceNetworkInterfaceAttachment.
+type InstanceNetworkInterfaceAttachment struct {
+	AttachTime          *time.Time
+	AttachmentId        string
+	DeleteOnTermination *bool
+	DeviceIndex         *int32
+	Status              string
+	NetworkCardIndex    *int32
+	EnaSrdSpecification *InstanceAttachmentEnaSrdSpecification
+	EnaQueueCount       *int32
+}
+
+// InstanceNetworkInterfaceSpecification is the model shape InstanceNetworkInterfaceSpecification.
+type InstanceNetworkInterfaceSpecification struct {
+	AssociatePublicIpAddress        *bool
+	DeleteOnTermination             *bool
+	Description                     string
+	DeviceIndex                     *int32
+	Groups                          []string
+	Ipv6AddressCount                *int32
+	Ipv6Addresses                   []InstanceIpv6Address
+	NetworkInterfaceId              string
+	PrivateIpAddress                string
+	PrivateIpAddresses              []PrivateIpAddressSpecification
+	SecondaryPrivateIpAddressCount  *int32
+	SubnetId                        string
+	AssociateCarrierIpAddress       *bool
+	InterfaceType                   string
+	NetworkCardIndex                *int32
+	Ipv4Prefixes                    []Ipv4PrefixSpecificationRequest
+	Ipv4PrefixCount                 *int32
+	Ipv6Prefixes                    []Ipv6PrefixSpecificationRequest
+	Ipv6PrefixCount                 *int32
+	PrimaryIpv6                     *bool
+	EnaSrdSpecification             *EnaSrdSpecificationRequest
+	ConnectionTrackingSpecification *ConnectionTrackingSpecificationRequest
+	EnaQueueCount                   *int32
+}
+
+// InstanceNetworkPerformanceOptions is the model shape InstanceNetworkPerformanceOptions.
+type InstanceNetworkPerformanceOptions struct {
+	BandwidthWeighting string
+}
+
+// InstanceNetworkPerformanceOptionsRequest is the model shape InstanceNetworkPerformanceOptionsRequest.
+type InstanceNetworkPerformanceOptionsRequest struct {
+	BandwidthWeighting string
+}
+
+// InstancePrivateIpAddress is the model shape InstancePrivateIpAddress.
+type InstancePrivateIpAddress struct {
+	Association      *InstanceNetworkInterfaceAssociation
+	Primary          *bool
+	PrivateDnsName   string
+	PrivateIpAddress string
+}
+
+// InstanceSecondaryInterface is the model shape InstanceSecondaryInterface.
+type InstanceSecondaryInterface struct {
+	Attachment           *InstanceSecondaryInterfaceAttachment
+	MacAddress           string
+	SecondaryInterfaceId string
+	OwnerId              string
+	PrivateIpAddresses   []InstanceSecondaryInterfacePrivateIpAddress
+	SourceDestCheck      *bool
+	Status               string
+	SecondarySubnetId    string
+	SecondaryNetworkId   string
+	InterfaceType        string
+}
+
+// InstanceSecondaryInterfaceAttachment is the model shape InstanceSecondaryInterfaceAttachment.
+type InstanceSecondaryInterfaceAttachment struct {
+	AttachTime          *time.Time
+	AttachmentId        string
+	DeleteOnTermination *bool
+	DeviceIndex         *int32
+	Status              string
+	NetworkCardIndex    *int32
+}
+
+// InstanceSecondaryInterfacePrivateIpAddress is the model shape InstanceSecondaryInterfacePrivateIpAddress.
+type InstanceSecondaryInterfacePrivateIpAddress struct {
+	PrivateIpAddress string
+}
+
+// InstanceSecondaryInterfacePrivateIpAddressRequest is the model shape InstanceSecondaryInterfacePrivateIpAddressRequest.
+type InstanceSecondaryInterfacePrivateIpAddressRequest struct {
+	PrivateIpAddress string
+}
+
+// InstanceSecondaryInterfaceSpecificationRequest is the model shape InstanceSecondaryInterfaceSpecificationRequest.
+type InstanceSecondaryInterfaceSpecificationRequest struct {
+	DeleteOnTermination   *bool
+	DeviceIndex           *int32
+	PrivateIpAddresses    []InstanceSecondaryInterfacePrivateIpAddressRequest
+	PrivateIpAddressCount *int32
+	SecondarySubnetId     string
+	InterfaceType         string
+	NetworkCardIndex      *int32
+}
+
+// InstanceState is the model shape InstanceState.
+type InstanceState struct {
+	Code *int32
+	Name string
+}
+
+// InstanceStateChange is the model shape InstanceStateChange.
+type InstanceStateChange struct {
+	InstanceId    string
+	CurrentState  *InstanceState
+	PreviousState *InstanceState
+}
+
+// InstanceStatus is the model shape InstanceStatus.
+type InstanceStatus struct {
+	AvailabilityZone   string
+	AvailabilityZoneId string
+	OutpostArn         string
+	Operator           *OperatorResponse
+	Events             []InstanceStatusEvent
+	InstanceId         string
+	InstanceState      *InstanceState
+	InstanceStatus     *InstanceStatusSummary
+	SystemStatus       *InstanceStatusSummary
+	AttachedEbsStatus  *EbsStatusSummary
+}
+
+// InstanceStatusDetails is the model shape InstanceStatusDetails.
+type InstanceStatusDetails struct {
+	ImpairedSince *time.Time
+	Name          string
+	Status        string
+}
+
+// InstanceStatusEvent is the model shape InstanceStatusEvent.
+type InstanceStatusEvent struct {
+	InstanceEventId   string
+	Code              string
+	Description       string
+	NotAfter          *time.Time
+	NotBefore         *time.Time
+	NotBeforeDeadline *time.Time
+}
+
+// InstanceStatusSummary is the model shape InstanceStatusSummary.
+type InstanceStatusSummary struct {
+	Details []InstanceStatusDetails
+	Status  string
+}
+
+// InstanceStorageInfo is the model shape InstanceStorageInfo.
+type InstanceStorageInfo struct {
+	TotalSizeInGB     *int64
+	Disks             []DiskInfo
+	NvmeSupport       string
+	EncryptionSupport string
+}
+
+// InstanceTypeInfo is the model shape InstanceTypeInfo.
+type InstanceTypeInfo struct {
+	InstanceType                  string
+	CurrentGeneration             *bool
+	FreeTierEligible              *bool
+	SupportedUsageClasses         []string
+	SupportedRootDeviceTypes      []string
+	SupportedVirtualizationTypes  []string
+	BareMetal                     *bool
+	Hypervisor                    string
+	ProcessorInfo                 *ProcessorInfo
+	VCpuInfo                      *VCpuInfo
+	MemoryInfo                    *MemoryInfo
+	InstanceStorageSupported      *bool
+	InstanceStorageInfo           *InstanceStorageInfo
+	EbsInfo                       *EbsInfo
+	NetworkInfo                   *NetworkInfo
+	GpuInfo                       *GpuInfo
+	FpgaInfo                      *FpgaInfo
+	PlacementGroupInfo            *PlacementGroupInfo
+	InferenceAcceleratorInfo      *InferenceAcceleratorInfo
+	HibernationSupported          *bool
+	BurstablePerformanceSupported *bool
+	DedicatedHostsSupported       *bool
+	AutoRecoverySupported         *bool
+	SupportedBootModes            []string
+	NitroEnclavesSupport          string
+	NitroTpmSupport               string
+	NitroTpmInfo                  *NitroTpmInfo
+	MediaAcceleratorInfo          *MediaAcceleratorInfo
+	NeuronInfo                    *NeuronInfo
+	PhcSupport                    string
+	RebootMigrationSupport        string
+	SupportedInRegion             *bool
+}
+
 // IpPermission is the model shape IpPermission.
 type IpPermission struct {
 	IpProtocol       string
@@ -308,6 +1060,16 @@ type IpPermission struct {
 type IpRange struct {
 	Description string
 	CidrIp      string
+}
+
+// Ipv4PrefixSpecificationRequest is the model shape Ipv4PrefixSpecificationRequest.
+type Ipv4PrefixSpecificationRequest struct {
+	Ipv4Prefix string
+}
+
+// Ipv6PrefixSpecificationRequest is the model shape Ipv6PrefixSpecificationRequest.
+type Ipv6PrefixSpecificationRequest struct {
+	Ipv6Prefix string
 }
 
 // Ipv6Range is the model shape Ipv6Range.
@@ -336,6 +1098,187 @@ type KeyPairInfo struct {
 	KeyFingerprint string
 }
 
+// LaunchTemplateSpecification is the model shape LaunchTemplateSpecification.
+type LaunchTemplateSpecification struct {
+	LaunchTemplateId   string
+	LaunchTemplateName string
+	Version            string
+}
+
+// LicenseConfiguration is the model shape LicenseConfiguration.
+type LicenseConfiguration struct {
+	LicenseConfigurationArn string
+}
+
+// LicenseConfigurationRequest is the model shape LicenseConfigurationRequest.
+type LicenseConfigurationRequest struct {
+	LicenseConfigurationArn string
+}
+
+// MediaAcceleratorInfo is the model shape MediaAcceleratorInfo.
+type MediaAcceleratorInfo struct {
+	Accelerators          []MediaDeviceInfo
+	TotalMediaMemoryInMiB *int32
+}
+
+// MediaDeviceInfo is the model shape MediaDeviceInfo.
+type MediaDeviceInfo struct {
+	Count        *int32
+	Name         string
+	Manufacturer string
+	MemoryInfo   *MediaDeviceMemoryInfo
+}
+
+// MediaDeviceMemoryInfo is the model shape MediaDeviceMemoryInfo.
+type MediaDeviceMemoryInfo struct {
+	SizeInMiB *int32
+}
+
+// MemoryInfo is the model shape MemoryInfo.
+type MemoryInfo struct {
+	SizeInMiB *int64
+}
+
+// ModifyInstanceAttributeRequest is the model shape ModifyInstanceAttributeRequest.
+type ModifyInstanceAttributeRequest struct {
+	SourceDestCheck                   *AttributeBooleanValue
+	DisableApiStop                    *AttributeBooleanValue
+	DryRun                            *bool
+	InstanceId                        string
+	Attribute                         string
+	Value                             string
+	BlockDeviceMappings               []InstanceBlockDeviceMappingSpecification
+	DisableApiTermination             *AttributeBooleanValue
+	InstanceType                      *AttributeValue
+	Kernel                            *AttributeValue
+	Ramdisk                           *AttributeValue
+	UserData                          *BlobAttributeValue
+	InstanceInitiatedShutdownBehavior *AttributeValue
+	Groups                            []string
+	EbsOptimized                      *AttributeBooleanValue
+	SriovNetSupport                   *AttributeValue
+	EnaSupport                        *AttributeBooleanValue
+}
+
+// ModifyInstanceMetadataOptionsRequest is the model shape ModifyInstanceMetadataOptionsRequest.
+type ModifyInstanceMetadataOptionsRequest struct {
+	InstanceId              string
+	HttpTokens              string
+	HttpPutResponseHopLimit *int32
+	HttpEndpoint            string
+	DryRun                  *bool
+	HttpProtocolIpv6        string
+	InstanceMetadataTags    string
+}
+
+// ModifyInstanceMetadataOptionsResult is the model shape ModifyInstanceMetadataOptionsResult.
+type ModifyInstanceMetadataOptionsResult struct {
+	InstanceId              string
+	InstanceMetadataOptions *InstanceMetadataOptionsResponse
+}
+
+// Monitoring is the model shape Monitoring.
+type Monitoring struct {
+	State string
+}
+
+// NetworkCardInfo is the model shape NetworkCardInfo.
+type NetworkCardInfo struct {
+	NetworkCardIndex                    *int32
+	NetworkPerformance                  string
+	MaximumNetworkInterfaces            *int32
+	AdditionalFlexibleNetworkInterfaces *int32
+	BaselineBandwidthInGbps             *float64
+	PeakBandwidthInGbps                 *float64
+	DefaultEnaQueueCountPerInterface    *int32
+	MaximumEnaQueueCount                *int32
+	MaximumEnaQueueCountPerInterface    *int32
+}
+
+// NetworkInfo is the model shape NetworkInfo.
+type NetworkInfo struct {
+	NetworkPerformance                 string
+	MaximumNetworkInterfaces           *int32
+	MaximumNetworkCards                *int32
+	DefaultNetworkCardIndex            *int32
+	NetworkCards                       []NetworkCardInfo
+	Ipv4AddressesPerInterface          *int32
+	Ipv6AddressesPerInterface          *int32
+	Ipv6Supported                      *bool
+	EnaSupport                         string
+	EfaSupported                       *bool
+	EfaInfo                            *EfaInfo
+	EncryptionInTransitSupported       *bool
+	EnaSrdSupported                    *bool
+	BandwidthWeightings                []string
+	FlexibleEnaQueuesSupport           string
+	ConnectionTrackingConfiguration    *DefaultConnectionTrackingConfiguration
+	SecondaryNetworkSupported          *bool
+	MaximumSecondaryNetworkInterfaces  *int32
+	Ipv4AddressesPerSecondaryInterface *int32
+}
+
+// NeuronDeviceCoreInfo is the model shape NeuronDeviceCoreInfo.
+type NeuronDeviceCoreInfo struct {
+	Count   *int32
+	Version *int32
+}
+
+// NeuronDeviceInfo is the model shape NeuronDeviceInfo.
+type NeuronDeviceInfo struct {
+	Count      *int32
+	Name       string
+	CoreInfo   *NeuronDeviceCoreInfo
+	MemoryInfo *NeuronDeviceMemoryInfo
+}
+
+// NeuronDeviceMemoryInfo is the model shape NeuronDeviceMemoryInfo.
+type NeuronDeviceMemoryInfo struct {
+	SizeInMiB *int32
+}
+
+// NeuronInfo is the model shape NeuronInfo.
+type NeuronInfo struct {
+	NeuronDevices                []NeuronDeviceInfo
+	TotalNeuronDeviceMemoryInMiB *int32
+}
+
+// NitroTpmInfo is the model shape NitroTpmInfo.
+type NitroTpmInfo struct {
+	SupportedVersions []string
+}
+
+// OperatorRequest is the model shape OperatorRequest.
+type OperatorRequest struct {
+	Principal string
+}
+
+// OperatorResponse is the model shape OperatorResponse.
+type OperatorResponse struct {
+	Managed         *bool
+	Principal       string
+	HiddenByDefault *bool
+}
+
+// Placement is the model shape Placement.
+type Placement struct {
+	AvailabilityZoneId   string
+	Affinity             string
+	GroupName            string
+	PartitionNumber      *int32
+	HostId               string
+	Tenancy              string
+	SpreadDomain         string
+	HostResourceGroupArn string
+	GroupId              string
+	AvailabilityZone     string
+}
+
+// PlacementGroupInfo is the model shape PlacementGroupInfo.
+type PlacementGroupInfo struct {
+	SupportedStrategies []string
+}
+
 // PrefixListId is the model shape PrefixListId.
 type PrefixListId struct {
 	Description  string
@@ -347,6 +1290,46 @@ type PrivateDnsNameOptionsOnLaunch struct {
 	HostnameType                    string
 	EnableResourceNameDnsARecord    *bool
 	EnableResourceNameDnsAAAARecord *bool
+}
+
+// PrivateDnsNameOptionsRequest is the model shape PrivateDnsNameOptionsRequest.
+type PrivateDnsNameOptionsRequest struct {
+	HostnameType                    string
+	EnableResourceNameDnsARecord    *bool
+	EnableResourceNameDnsAAAARecord *bool
+}
+
+// PrivateDnsNameOptionsResponse is the model shape PrivateDnsNameOptionsResponse.
+type PrivateDnsNameOptionsResponse struct {
+	HostnameType                    string
+	EnableResourceNameDnsARecord    *bool
+	EnableResourceNameDnsAAAARecord *bool
+}
+
+// PrivateIpAddressSpecification is the model shape PrivateIpAddressSpecification.
+type PrivateIpAddressSpecification struct {
+	Primary          *bool
+	PrivateIpAddress string
+}
+
+// ProcessorInfo is the model shape ProcessorInfo.
+type ProcessorInfo struct {
+	SupportedArchitectures   []string
+	SustainedClockSpeedInGhz *float64
+	SupportedFeatures        []string
+	Manufacturer             string
+}
+
+// ProductCode is the model shape ProductCode.
+type ProductCode struct {
+	ProductCodeId   string
+	ProductCodeType string
+}
+
+// RebootInstancesRequest is the model shape RebootInstancesRequest.
+type RebootInstancesRequest struct {
+	InstanceIds []string
+	DryRun      *bool
 }
 
 // ReferencedSecurityGroup is the model shape ReferencedSecurityGroup.
@@ -369,6 +1352,15 @@ type Region struct {
 // RegionGeography is the model shape RegionGeography.
 type RegionGeography struct {
 	Name string
+}
+
+// Reservation is the model shape Reservation.
+type Reservation struct {
+	ReservationId string
+	OwnerId       string
+	RequesterId   string
+	Groups        []GroupIdentifier
+	Instances     []Instance
 }
 
 // RevokeSecurityGroupEgressRequest is the model shape RevokeSecurityGroupEgressRequest.
@@ -429,6 +1421,59 @@ type RevokedSecurityGroupRule struct {
 	Description         string
 }
 
+// RunInstancesMonitoringEnabled is the model shape RunInstancesMonitoringEnabled.
+type RunInstancesMonitoringEnabled struct {
+	Enabled *bool
+}
+
+// RunInstancesRequest is the model shape RunInstancesRequest.
+type RunInstancesRequest struct {
+	BlockDeviceMappings               []BlockDeviceMapping
+	ImageId                           string
+	InstanceType                      string
+	Ipv6AddressCount                  *int32
+	Ipv6Addresses                     []InstanceIpv6Address
+	KernelId                          string
+	KeyName                           string
+	MaxCount                          *int32
+	MinCount                          *int32
+	Monitoring                        *RunInstancesMonitoringEnabled
+	Placement                         *Placement
+	RamdiskId                         string
+	SecurityGroupIds                  []string
+	SecurityGroups                    []string
+	SubnetId                          string
+	UserData                          string
+	ElasticGpuSpecification           []ElasticGpuSpecification
+	ElasticInferenceAccelerators      []ElasticInferenceAccelerator
+	TagSpecifications                 []TagSpecification
+	LaunchTemplate                    *LaunchTemplateSpecification
+	InstanceMarketOptions             *InstanceMarketOptionsRequest
+	CreditSpecification               *CreditSpecificationRequest
+	CpuOptions                        *CpuOptionsRequest
+	CapacityReservationSpecification  *CapacityReservationSpecification
+	HibernationOptions                *HibernationOptionsRequest
+	LicenseSpecifications             []LicenseConfigurationRequest
+	MetadataOptions                   *InstanceMetadataOptionsRequest
+	EnclaveOptions                    *EnclaveOptionsRequest
+	PrivateDnsNameOptions             *PrivateDnsNameOptionsRequest
+	MaintenanceOptions                *InstanceMaintenanceOptionsRequest
+	DisableApiStop                    *bool
+	EnablePrimaryIpv6                 *bool
+	NetworkPerformanceOptions         *InstanceNetworkPerformanceOptionsRequest
+	Operator                          *OperatorRequest
+	SecondaryInterfaces               []InstanceSecondaryInterfaceSpecificationRequest
+	DryRun                            *bool
+	DisableApiTermination             *bool
+	InstanceInitiatedShutdownBehavior string
+	PrivateIpAddress                  string
+	ClientToken                       string
+	AdditionalInfo                    string
+	NetworkInterfaces                 []InstanceNetworkInterfaceSpecification
+	IamInstanceProfile                *IamInstanceProfileSpecification
+	EbsOptimized                      *bool
+}
+
 // SecurityGroup is the model shape SecurityGroup.
 type SecurityGroup struct {
 	GroupId             string
@@ -458,6 +1503,47 @@ type SecurityGroupRule struct {
 	Description          string
 	Tags                 []Tag
 	SecurityGroupRuleArn string
+}
+
+// SpotMarketOptions is the model shape SpotMarketOptions.
+type SpotMarketOptions struct {
+	MaxPrice                     string
+	SpotInstanceType             string
+	BlockDurationMinutes         *int32
+	ValidUntil                   *time.Time
+	InstanceInterruptionBehavior string
+}
+
+// StartInstancesRequest is the model shape StartInstancesRequest.
+type StartInstancesRequest struct {
+	InstanceIds    []string
+	AdditionalInfo string
+	DryRun         *bool
+}
+
+// StartInstancesResult is the model shape StartInstancesResult.
+type StartInstancesResult struct {
+	StartingInstances []InstanceStateChange
+}
+
+// StateReason is the model shape StateReason.
+type StateReason struct {
+	Code    string
+	Message string
+}
+
+// StopInstancesRequest is the model shape StopInstancesRequest.
+type StopInstancesRequest struct {
+	InstanceIds    []string
+	Hibernate      *bool
+	SkipOsShutdown *bool
+	DryRun         *bool
+	Force          *bool
+}
+
+// StopInstancesResult is the model shape StopInstancesResult.
+type StopInstancesResult struct {
+	StoppingInstances []InstanceStateChange
 }
 
 // Subnet is the model shape Subnet.
@@ -522,6 +1608,19 @@ type TagSpecification struct {
 	Tags         []Tag
 }
 
+// TerminateInstancesRequest is the model shape TerminateInstancesRequest.
+type TerminateInstancesRequest struct {
+	InstanceIds    []string
+	Force          *bool
+	SkipOsShutdown *bool
+	DryRun         *bool
+}
+
+// TerminateInstancesResult is the model shape TerminateInstancesResult.
+type TerminateInstancesResult struct {
+	TerminatingInstances []InstanceStateChange
+}
+
 // UserIdGroupPair is the model shape UserIdGroupPair.
 type UserIdGroupPair struct {
 	Description            string
@@ -531,6 +1630,15 @@ type UserIdGroupPair struct {
 	VpcId                  string
 	VpcPeeringConnectionId string
 	PeeringStatus          string
+}
+
+// VCpuInfo is the model shape VCpuInfo.
+type VCpuInfo struct {
+	DefaultVCpus          *int32
+	DefaultCores          *int32
+	DefaultThreadsPerCore *int32
+	ValidCores            []int32
+	ValidThreadsPerCore   []int32
 }
 
 // Vpc is the model shape Vpc.
@@ -608,6 +1716,44 @@ const (
 	AccountAttributeNameDefaultVpc         = "default-vpc"
 )
 
+// Values of AmdSevSnpSpecification.
+const (
+	AmdSevSnpSpecificationEnabled  = "enabled"
+	AmdSevSnpSpecificationDisabled = "disabled"
+)
+
+// Values of ArchitectureType.
+const (
+	ArchitectureTypeI386     = "i386"
+	ArchitectureTypeX8664    = "x86_64"
+	ArchitectureTypeArm64    = "arm64"
+	ArchitectureTypeX8664Mac = "x86_64_mac"
+	ArchitectureTypeArm64Mac = "arm64_mac"
+)
+
+// Values of ArchitectureValues.
+const (
+	ArchitectureValuesI386     = "i386"
+	ArchitectureValuesX8664    = "x86_64"
+	ArchitectureValuesArm64    = "arm64"
+	ArchitectureValuesX8664Mac = "x86_64_mac"
+	ArchitectureValuesArm64Mac = "arm64_mac"
+)
+
+// Values of AttachmentLimitType.
+const (
+	AttachmentLimitTypeShared    = "shared"
+	AttachmentLimitTypeDedicated = "dedicated"
+)
+
+// Values of AttachmentStatus.
+const (
+	AttachmentStatusAttaching = "attaching"
+	AttachmentStatusAttached  = "attached"
+	AttachmentStatusDetaching = "detaching"
+	AttachmentStatusDetached  = "detached"
+)
+
 // Values of AvailabilityZoneOptInStatus.
 const (
 	AvailabilityZoneOptInStatusOptInNotRequired = "opt-in-not-required"
@@ -624,6 +1770,13 @@ const (
 	AvailabilityZoneStateConstrained = "constrained"
 )
 
+// Values of BandwidthWeightingType.
+const (
+	BandwidthWeightingTypeDefault = "default"
+	BandwidthWeightingTypeVpc1    = "vpc-1"
+	BandwidthWeightingTypeEbs1    = "ebs-1"
+)
+
 // Values of BlockPublicAccessMode.
 const (
 	BlockPublicAccessModeOff                = "off"
@@ -631,10 +1784,1425 @@ const (
 	BlockPublicAccessModeBlockIngress       = "block-ingress"
 )
 
+// Values of BootModeType.
+const (
+	BootModeTypeLegacyBios = "legacy-bios"
+	BootModeTypeUefi       = "uefi"
+)
+
+// Values of BootModeValues.
+const (
+	BootModeValuesLegacyBios    = "legacy-bios"
+	BootModeValuesUefi          = "uefi"
+	BootModeValuesUefiPreferred = "uefi-preferred"
+)
+
+// Values of CapacityReservationPreference.
+const (
+	CapacityReservationPreferenceCapacityReservationsOnly = "capacity-reservations-only"
+	CapacityReservationPreferenceOpen                     = "open"
+	CapacityReservationPreferenceNone                     = "none"
+)
+
+// Values of DeviceType.
+const (
+	DeviceTypeEbs           = "ebs"
+	DeviceTypeInstanceStore = "instance-store"
+)
+
+// Values of DiskType.
+const (
+	DiskTypeHdd = "hdd"
+	DiskTypeSsd = "ssd"
+)
+
+// Values of EbsEncryptionSupport.
+const (
+	EbsEncryptionSupportUnsupported = "unsupported"
+	EbsEncryptionSupportSupported   = "supported"
+)
+
+// Values of EbsNvmeSupport.
+const (
+	EbsNvmeSupportUnsupported = "unsupported"
+	EbsNvmeSupportSupported   = "supported"
+	EbsNvmeSupportRequired    = "required"
+)
+
+// Values of EbsOptimizedSupport.
+const (
+	EbsOptimizedSupportUnsupported = "unsupported"
+	EbsOptimizedSupportSupported   = "supported"
+	EbsOptimizedSupportDefault     = "default"
+)
+
+// Values of EnaSupport.
+const (
+	EnaSupportUnsupported = "unsupported"
+	EnaSupportSupported   = "supported"
+	EnaSupportRequired    = "required"
+)
+
+// Values of EphemeralNvmeSupport.
+const (
+	EphemeralNvmeSupportUnsupported = "unsupported"
+	EphemeralNvmeSupportSupported   = "supported"
+	EphemeralNvmeSupportRequired    = "required"
+)
+
+// Values of EventCode.
+const (
+	EventCodeInstanceReboot     = "instance-reboot"
+	EventCodeSystemReboot       = "system-reboot"
+	EventCodeSystemMaintenance  = "system-maintenance"
+	EventCodeInstanceRetirement = "instance-retirement"
+	EventCodeInstanceStop       = "instance-stop"
+)
+
+// Values of FlexibleEnaQueuesSupport.
+const (
+	FlexibleEnaQueuesSupportUnsupported = "unsupported"
+	FlexibleEnaQueuesSupportSupported   = "supported"
+)
+
 // Values of HostnameType.
 const (
 	HostnameTypeIpName       = "ip-name"
 	HostnameTypeResourceName = "resource-name"
+)
+
+// Values of HttpTokensState.
+const (
+	HttpTokensStateOptional = "optional"
+	HttpTokensStateRequired = "required"
+)
+
+// Values of HypervisorType.
+const (
+	HypervisorTypeOvm = "ovm"
+	HypervisorTypeXen = "xen"
+)
+
+// Values of InstanceAttributeName.
+const (
+	InstanceAttributeNameInstanceType                      = "instanceType"
+	InstanceAttributeNameKernel                            = "kernel"
+	InstanceAttributeNameRamdisk                           = "ramdisk"
+	InstanceAttributeNameUserData                          = "userData"
+	InstanceAttributeNameDisableApiTermination             = "disableApiTermination"
+	InstanceAttributeNameInstanceInitiatedShutdownBehavior = "instanceInitiatedShutdownBehavior"
+	InstanceAttributeNameRootDeviceName                    = "rootDeviceName"
+	InstanceAttributeNameBlockDeviceMapping                = "blockDeviceMapping"
+	InstanceAttributeNameProductCodes                      = "productCodes"
+	InstanceAttributeNameSourceDestCheck                   = "sourceDestCheck"
+	InstanceAttributeNameGroupSet                          = "groupSet"
+	InstanceAttributeNameEbsOptimized                      = "ebsOptimized"
+	InstanceAttributeNameSriovNetSupport                   = "sriovNetSupport"
+	InstanceAttributeNameEnaSupport                        = "enaSupport"
+	InstanceAttributeNameEnclaveOptions                    = "enclaveOptions"
+	InstanceAttributeNameDisableApiStop                    = "disableApiStop"
+)
+
+// Values of InstanceAutoRecoveryState.
+const (
+	InstanceAutoRecoveryStateDisabled = "disabled"
+	InstanceAutoRecoveryStateDefault  = "default"
+)
+
+// Values of InstanceBandwidthWeighting.
+const (
+	InstanceBandwidthWeightingDefault = "default"
+	InstanceBandwidthWeightingVpc1    = "vpc-1"
+	InstanceBandwidthWeightingEbs1    = "ebs-1"
+)
+
+// Values of InstanceBootModeValues.
+const (
+	InstanceBootModeValuesLegacyBios = "legacy-bios"
+	InstanceBootModeValuesUefi       = "uefi"
+)
+
+// Values of InstanceInterruptionBehavior.
+const (
+	InstanceInterruptionBehaviorHibernate = "hibernate"
+	InstanceInterruptionBehaviorStop      = "stop"
+	InstanceInterruptionBehaviorTerminate = "terminate"
+)
+
+// Values of InstanceLifecycleType.
+const (
+	InstanceLifecycleTypeSpot                             = "spot"
+	InstanceLifecycleTypeScheduled                        = "scheduled"
+	InstanceLifecycleTypeCapacityBlock                    = "capacity-block"
+	InstanceLifecycleTypeInterruptibleCapacityReservation = "interruptible-capacity-reservation"
+)
+
+// Values of InstanceMetadataEndpointState.
+const (
+	InstanceMetadataEndpointStateDisabled = "disabled"
+	InstanceMetadataEndpointStateEnabled  = "enabled"
+)
+
+// Values of InstanceMetadataOptionsState.
+const (
+	InstanceMetadataOptionsStatePending = "pending"
+	InstanceMetadataOptionsStateApplied = "applied"
+)
+
+// Values of InstanceMetadataProtocolState.
+const (
+	InstanceMetadataProtocolStateDisabled = "disabled"
+	InstanceMetadataProtocolStateEnabled  = "enabled"
+)
+
+// Values of InstanceMetadataTagsState.
+const (
+	InstanceMetadataTagsStateDisabled = "disabled"
+	InstanceMetadataTagsStateEnabled  = "enabled"
+)
+
+// Values of InstanceRebootMigrationState.
+const (
+	InstanceRebootMigrationStateDisabled = "disabled"
+	InstanceRebootMigrationStateDefault  = "default"
+)
+
+// Values of InstanceStateName.
+const (
+	InstanceStateNamePending      = "pending"
+	InstanceStateNameRunning      = "running"
+	InstanceStateNameShuttingDown = "shutting-down"
+	InstanceStateNameTerminated   = "terminated"
+	InstanceStateNameStopping     = "stopping"
+	InstanceStateNameStopped      = "stopped"
+)
+
+// Values of InstanceStorageEncryptionSupport.
+const (
+	InstanceStorageEncryptionSupportUnsupported = "unsupported"
+	InstanceStorageEncryptionSupportRequired    = "required"
+)
+
+// Values of InstanceType.
+const (
+	InstanceTypeA1Medium           = "a1.medium"
+	InstanceTypeA1Large            = "a1.large"
+	InstanceTypeA1Xlarge           = "a1.xlarge"
+	InstanceTypeA12xlarge          = "a1.2xlarge"
+	InstanceTypeA14xlarge          = "a1.4xlarge"
+	InstanceTypeA1Metal            = "a1.metal"
+	InstanceTypeC1Medium           = "c1.medium"
+	InstanceTypeC1Xlarge           = "c1.xlarge"
+	InstanceTypeC3Large            = "c3.large"
+	InstanceTypeC3Xlarge           = "c3.xlarge"
+	InstanceTypeC32xlarge          = "c3.2xlarge"
+	InstanceTypeC34xlarge          = "c3.4xlarge"
+	InstanceTypeC38xlarge          = "c3.8xlarge"
+	InstanceTypeC4Large            = "c4.large"
+	InstanceTypeC4Xlarge           = "c4.xlarge"
+	InstanceTypeC42xlarge          = "c4.2xlarge"
+	InstanceTypeC44xlarge          = "c4.4xlarge"
+	InstanceTypeC48xlarge          = "c4.8xlarge"
+	InstanceTypeC5Large            = "c5.large"
+	InstanceTypeC5Xlarge           = "c5.xlarge"
+	InstanceTypeC52xlarge          = "c5.2xlarge"
+	InstanceTypeC54xlarge          = "c5.4xlarge"
+	InstanceTypeC59xlarge          = "c5.9xlarge"
+	InstanceTypeC512xlarge         = "c5.12xlarge"
+	InstanceTypeC518xlarge         = "c5.18xlarge"
+	InstanceTypeC524xlarge         = "c5.24xlarge"
+	InstanceTypeC5Metal            = "c5.metal"
+	InstanceTypeC5aLarge           = "c5a.large"
+	InstanceTypeC5aXlarge          = "c5a.xlarge"
+	InstanceTypeC5a2xlarge         = "c5a.2xlarge"
+	InstanceTypeC5a4xlarge         = "c5a.4xlarge"
+	InstanceTypeC5a8xlarge         = "c5a.8xlarge"
+	InstanceTypeC5a12xlarge        = "c5a.12xlarge"
+	InstanceTypeC5a16xlarge        = "c5a.16xlarge"
+	InstanceTypeC5a24xlarge        = "c5a.24xlarge"
+	InstanceTypeC5adLarge          = "c5ad.large"
+	InstanceTypeC5adXlarge         = "c5ad.xlarge"
+	InstanceTypeC5ad2xlarge        = "c5ad.2xlarge"
+	InstanceTypeC5ad4xlarge        = "c5ad.4xlarge"
+	InstanceTypeC5ad8xlarge        = "c5ad.8xlarge"
+	InstanceTypeC5ad12xlarge       = "c5ad.12xlarge"
+	InstanceTypeC5ad16xlarge       = "c5ad.16xlarge"
+	InstanceTypeC5ad24xlarge       = "c5ad.24xlarge"
+	InstanceTypeC5dLarge           = "c5d.large"
+	InstanceTypeC5dXlarge          = "c5d.xlarge"
+	InstanceTypeC5d2xlarge         = "c5d.2xlarge"
+	InstanceTypeC5d4xlarge         = "c5d.4xlarge"
+	InstanceTypeC5d9xlarge         = "c5d.9xlarge"
+	InstanceTypeC5d12xlarge        = "c5d.12xlarge"
+	InstanceTypeC5d18xlarge        = "c5d.18xlarge"
+	InstanceTypeC5d24xlarge        = "c5d.24xlarge"
+	InstanceTypeC5dMetal           = "c5d.metal"
+	InstanceTypeC5nLarge           = "c5n.large"
+	InstanceTypeC5nXlarge          = "c5n.xlarge"
+	InstanceTypeC5n2xlarge         = "c5n.2xlarge"
+	InstanceTypeC5n4xlarge         = "c5n.4xlarge"
+	InstanceTypeC5n9xlarge         = "c5n.9xlarge"
+	InstanceTypeC5n18xlarge        = "c5n.18xlarge"
+	InstanceTypeC5nMetal           = "c5n.metal"
+	InstanceTypeC6gMedium          = "c6g.medium"
+	InstanceTypeC6gLarge           = "c6g.large"
+	InstanceTypeC6gXlarge          = "c6g.xlarge"
+	InstanceTypeC6g2xlarge         = "c6g.2xlarge"
+	InstanceTypeC6g4xlarge         = "c6g.4xlarge"
+	InstanceTypeC6g8xlarge         = "c6g.8xlarge"
+	InstanceTypeC6g12xlarge        = "c6g.12xlarge"
+	InstanceTypeC6g16xlarge        = "c6g.16xlarge"
+	InstanceTypeC6gMetal           = "c6g.metal"
+	InstanceTypeC6gdMedium         = "c6gd.medium"
+	InstanceTypeC6gdLarge          = "c6gd.large"
+	InstanceTypeC6gdXlarge         = "c6gd.xlarge"
+	InstanceTypeC6gd2xlarge        = "c6gd.2xlarge"
+	InstanceTypeC6gd4xlarge        = "c6gd.4xlarge"
+	InstanceTypeC6gd8xlarge        = "c6gd.8xlarge"
+	InstanceTypeC6gd12xlarge       = "c6gd.12xlarge"
+	InstanceTypeC6gd16xlarge       = "c6gd.16xlarge"
+	InstanceTypeC6gdMetal          = "c6gd.metal"
+	InstanceTypeC6gnMedium         = "c6gn.medium"
+	InstanceTypeC6gnLarge          = "c6gn.large"
+	InstanceTypeC6gnXlarge         = "c6gn.xlarge"
+	InstanceTypeC6gn2xlarge        = "c6gn.2xlarge"
+	InstanceTypeC6gn4xlarge        = "c6gn.4xlarge"
+	InstanceTypeC6gn8xlarge        = "c6gn.8xlarge"
+	InstanceTypeC6gn12xlarge       = "c6gn.12xlarge"
+	InstanceTypeC6gn16xlarge       = "c6gn.16xlarge"
+	InstanceTypeC6iLarge           = "c6i.large"
+	InstanceTypeC6iXlarge          = "c6i.xlarge"
+	InstanceTypeC6i2xlarge         = "c6i.2xlarge"
+	InstanceTypeC6i4xlarge         = "c6i.4xlarge"
+	InstanceTypeC6i8xlarge         = "c6i.8xlarge"
+	InstanceTypeC6i12xlarge        = "c6i.12xlarge"
+	InstanceTypeC6i16xlarge        = "c6i.16xlarge"
+	InstanceTypeC6i24xlarge        = "c6i.24xlarge"
+	InstanceTypeC6i32xlarge        = "c6i.32xlarge"
+	InstanceTypeC6iMetal           = "c6i.metal"
+	InstanceTypeCc14xlarge         = "cc1.4xlarge"
+	InstanceTypeCc28xlarge         = "cc2.8xlarge"
+	InstanceTypeCg14xlarge         = "cg1.4xlarge"
+	InstanceTypeCr18xlarge         = "cr1.8xlarge"
+	InstanceTypeD2Xlarge           = "d2.xlarge"
+	InstanceTypeD22xlarge          = "d2.2xlarge"
+	InstanceTypeD24xlarge          = "d2.4xlarge"
+	InstanceTypeD28xlarge          = "d2.8xlarge"
+	InstanceTypeD3Xlarge           = "d3.xlarge"
+	InstanceTypeD32xlarge          = "d3.2xlarge"
+	InstanceTypeD34xlarge          = "d3.4xlarge"
+	InstanceTypeD38xlarge          = "d3.8xlarge"
+	InstanceTypeD3enXlarge         = "d3en.xlarge"
+	InstanceTypeD3en2xlarge        = "d3en.2xlarge"
+	InstanceTypeD3en4xlarge        = "d3en.4xlarge"
+	InstanceTypeD3en6xlarge        = "d3en.6xlarge"
+	InstanceTypeD3en8xlarge        = "d3en.8xlarge"
+	InstanceTypeD3en12xlarge       = "d3en.12xlarge"
+	InstanceTypeDl124xlarge        = "dl1.24xlarge"
+	InstanceTypeF12xlarge          = "f1.2xlarge"
+	InstanceTypeF14xlarge          = "f1.4xlarge"
+	InstanceTypeF116xlarge         = "f1.16xlarge"
+	InstanceTypeG22xlarge          = "g2.2xlarge"
+	InstanceTypeG28xlarge          = "g2.8xlarge"
+	InstanceTypeG34xlarge          = "g3.4xlarge"
+	InstanceTypeG38xlarge          = "g3.8xlarge"
+	InstanceTypeG316xlarge         = "g3.16xlarge"
+	InstanceTypeG3sXlarge          = "g3s.xlarge"
+	InstanceTypeG4adXlarge         = "g4ad.xlarge"
+	InstanceTypeG4ad2xlarge        = "g4ad.2xlarge"
+	InstanceTypeG4ad4xlarge        = "g4ad.4xlarge"
+	InstanceTypeG4ad8xlarge        = "g4ad.8xlarge"
+	InstanceTypeG4ad16xlarge       = "g4ad.16xlarge"
+	InstanceTypeG4dnXlarge         = "g4dn.xlarge"
+	InstanceTypeG4dn2xlarge        = "g4dn.2xlarge"
+	InstanceTypeG4dn4xlarge        = "g4dn.4xlarge"
+	InstanceTypeG4dn8xlarge        = "g4dn.8xlarge"
+	InstanceTypeG4dn12xlarge       = "g4dn.12xlarge"
+	InstanceTypeG4dn16xlarge       = "g4dn.16xlarge"
+	InstanceTypeG4dnMetal          = "g4dn.metal"
+	InstanceTypeG5Xlarge           = "g5.xlarge"
+	InstanceTypeG52xlarge          = "g5.2xlarge"
+	InstanceTypeG54xlarge          = "g5.4xlarge"
+	InstanceTypeG58xlarge          = "g5.8xlarge"
+	InstanceTypeG512xlarge         = "g5.12xlarge"
+	InstanceTypeG516xlarge         = "g5.16xlarge"
+	InstanceTypeG524xlarge         = "g5.24xlarge"
+	InstanceTypeG548xlarge         = "g5.48xlarge"
+	InstanceTypeG5gXlarge          = "g5g.xlarge"
+	InstanceTypeG5g2xlarge         = "g5g.2xlarge"
+	InstanceTypeG5g4xlarge         = "g5g.4xlarge"
+	InstanceTypeG5g8xlarge         = "g5g.8xlarge"
+	InstanceTypeG5g16xlarge        = "g5g.16xlarge"
+	InstanceTypeG5gMetal           = "g5g.metal"
+	InstanceTypeHi14xlarge         = "hi1.4xlarge"
+	InstanceTypeHpc6a48xlarge      = "hpc6a.48xlarge"
+	InstanceTypeHs18xlarge         = "hs1.8xlarge"
+	InstanceTypeH12xlarge          = "h1.2xlarge"
+	InstanceTypeH14xlarge          = "h1.4xlarge"
+	InstanceTypeH18xlarge          = "h1.8xlarge"
+	InstanceTypeH116xlarge         = "h1.16xlarge"
+	InstanceTypeI2Xlarge           = "i2.xlarge"
+	InstanceTypeI22xlarge          = "i2.2xlarge"
+	InstanceTypeI24xlarge          = "i2.4xlarge"
+	InstanceTypeI28xlarge          = "i2.8xlarge"
+	InstanceTypeI3Large            = "i3.large"
+	InstanceTypeI3Xlarge           = "i3.xlarge"
+	InstanceTypeI32xlarge          = "i3.2xlarge"
+	InstanceTypeI34xlarge          = "i3.4xlarge"
+	InstanceTypeI38xlarge          = "i3.8xlarge"
+	InstanceTypeI316xlarge         = "i3.16xlarge"
+	InstanceTypeI3Metal            = "i3.metal"
+	InstanceTypeI3enLarge          = "i3en.large"
+	InstanceTypeI3enXlarge         = "i3en.xlarge"
+	InstanceTypeI3en2xlarge        = "i3en.2xlarge"
+	InstanceTypeI3en3xlarge        = "i3en.3xlarge"
+	InstanceTypeI3en6xlarge        = "i3en.6xlarge"
+	InstanceTypeI3en12xlarge       = "i3en.12xlarge"
+	InstanceTypeI3en24xlarge       = "i3en.24xlarge"
+	InstanceTypeI3enMetal          = "i3en.metal"
+	InstanceTypeIm4gnLarge         = "im4gn.large"
+	InstanceTypeIm4gnXlarge        = "im4gn.xlarge"
+	InstanceTypeIm4gn2xlarge       = "im4gn.2xlarge"
+	InstanceTypeIm4gn4xlarge       = "im4gn.4xlarge"
+	InstanceTypeIm4gn8xlarge       = "im4gn.8xlarge"
+	InstanceTypeIm4gn16xlarge      = "im4gn.16xlarge"
+	InstanceTypeInf1Xlarge         = "inf1.xlarge"
+	InstanceTypeInf12xlarge        = "inf1.2xlarge"
+	InstanceTypeInf16xlarge        = "inf1.6xlarge"
+	InstanceTypeInf124xlarge       = "inf1.24xlarge"
+	InstanceTypeIs4genMedium       = "is4gen.medium"
+	InstanceTypeIs4genLarge        = "is4gen.large"
+	InstanceTypeIs4genXlarge       = "is4gen.xlarge"
+	InstanceTypeIs4gen2xlarge      = "is4gen.2xlarge"
+	InstanceTypeIs4gen4xlarge      = "is4gen.4xlarge"
+	InstanceTypeIs4gen8xlarge      = "is4gen.8xlarge"
+	InstanceTypeM1Small            = "m1.small"
+	InstanceTypeM1Medium           = "m1.medium"
+	InstanceTypeM1Large            = "m1.large"
+	InstanceTypeM1Xlarge           = "m1.xlarge"
+	InstanceTypeM2Xlarge           = "m2.xlarge"
+	InstanceTypeM22xlarge          = "m2.2xlarge"
+	InstanceTypeM24xlarge          = "m2.4xlarge"
+	InstanceTypeM3Medium           = "m3.medium"
+	InstanceTypeM3Large            = "m3.large"
+	InstanceTypeM3Xlarge           = "m3.xlarge"
+	InstanceTypeM32xlarge          = "m3.2xlarge"
+	InstanceTypeM4Large            = "m4.large"
+	InstanceTypeM4Xlarge           = "m4.xlarge"
+	InstanceTypeM42xlarge          = "m4.2xlarge"
+	InstanceTypeM44xlarge          = "m4.4xlarge"
+	InstanceTypeM410xlarge         = "m4.10xlarge"
+	InstanceTypeM416xlarge         = "m4.16xlarge"
+	InstanceTypeM5Large            = "m5.large"
+	InstanceTypeM5Xlarge           = "m5.xlarge"
+	InstanceTypeM52xlarge          = "m5.2xlarge"
+	InstanceTypeM54xlarge          = "m5.4xlarge"
+	InstanceTypeM58xlarge          = "m5.8xlarge"
+	InstanceTypeM512xlarge         = "m5.12xlarge"
+	InstanceTypeM516xlarge         = "m5.16xlarge"
+	InstanceTypeM524xlarge         = "m5.24xlarge"
+	InstanceTypeM5Metal            = "m5.metal"
+	InstanceTypeM5aLarge           = "m5a.large"
+	InstanceTypeM5aXlarge          = "m5a.xlarge"
+	InstanceTypeM5a2xlarge         = "m5a.2xlarge"
+	InstanceTypeM5a4xlarge         = "m5a.4xlarge"
+	InstanceTypeM5a8xlarge         = "m5a.8xlarge"
+	InstanceTypeM5a12xlarge        = "m5a.12xlarge"
+	InstanceTypeM5a16xlarge        = "m5a.16xlarge"
+	InstanceTypeM5a24xlarge        = "m5a.24xlarge"
+	InstanceTypeM5adLarge          = "m5ad.large"
+	InstanceTypeM5adXlarge         = "m5ad.xlarge"
+	InstanceTypeM5ad2xlarge        = "m5ad.2xlarge"
+	InstanceTypeM5ad4xlarge        = "m5ad.4xlarge"
+	InstanceTypeM5ad8xlarge        = "m5ad.8xlarge"
+	InstanceTypeM5ad12xlarge       = "m5ad.12xlarge"
+	InstanceTypeM5ad16xlarge       = "m5ad.16xlarge"
+	InstanceTypeM5ad24xlarge       = "m5ad.24xlarge"
+	InstanceTypeM5dLarge           = "m5d.large"
+	InstanceTypeM5dXlarge          = "m5d.xlarge"
+	InstanceTypeM5d2xlarge         = "m5d.2xlarge"
+	InstanceTypeM5d4xlarge         = "m5d.4xlarge"
+	InstanceTypeM5d8xlarge         = "m5d.8xlarge"
+	InstanceTypeM5d12xlarge        = "m5d.12xlarge"
+	InstanceTypeM5d16xlarge        = "m5d.16xlarge"
+	InstanceTypeM5d24xlarge        = "m5d.24xlarge"
+	InstanceTypeM5dMetal           = "m5d.metal"
+	InstanceTypeM5dnLarge          = "m5dn.large"
+	InstanceTypeM5dnXlarge         = "m5dn.xlarge"
+	InstanceTypeM5dn2xlarge        = "m5dn.2xlarge"
+	InstanceTypeM5dn4xlarge        = "m5dn.4xlarge"
+	InstanceTypeM5dn8xlarge        = "m5dn.8xlarge"
+	InstanceTypeM5dn12xlarge       = "m5dn.12xlarge"
+	InstanceTypeM5dn16xlarge       = "m5dn.16xlarge"
+	InstanceTypeM5dn24xlarge       = "m5dn.24xlarge"
+	InstanceTypeM5dnMetal          = "m5dn.metal"
+	InstanceTypeM5nLarge           = "m5n.large"
+	InstanceTypeM5nXlarge          = "m5n.xlarge"
+	InstanceTypeM5n2xlarge         = "m5n.2xlarge"
+	InstanceTypeM5n4xlarge         = "m5n.4xlarge"
+	InstanceTypeM5n8xlarge         = "m5n.8xlarge"
+	InstanceTypeM5n12xlarge        = "m5n.12xlarge"
+	InstanceTypeM5n16xlarge        = "m5n.16xlarge"
+	InstanceTypeM5n24xlarge        = "m5n.24xlarge"
+	InstanceTypeM5nMetal           = "m5n.metal"
+	InstanceTypeM5znLarge          = "m5zn.large"
+	InstanceTypeM5znXlarge         = "m5zn.xlarge"
+	InstanceTypeM5zn2xlarge        = "m5zn.2xlarge"
+	InstanceTypeM5zn3xlarge        = "m5zn.3xlarge"
+	InstanceTypeM5zn6xlarge        = "m5zn.6xlarge"
+	InstanceTypeM5zn12xlarge       = "m5zn.12xlarge"
+	InstanceTypeM5znMetal          = "m5zn.metal"
+	InstanceTypeM6aLarge           = "m6a.large"
+	InstanceTypeM6aXlarge          = "m6a.xlarge"
+	InstanceTypeM6a2xlarge         = "m6a.2xlarge"
+	InstanceTypeM6a4xlarge         = "m6a.4xlarge"
+	InstanceTypeM6a8xlarge         = "m6a.8xlarge"
+	InstanceTypeM6a12xlarge        = "m6a.12xlarge"
+	InstanceTypeM6a16xlarge        = "m6a.16xlarge"
+	InstanceTypeM6a24xlarge        = "m6a.24xlarge"
+	InstanceTypeM6a32xlarge        = "m6a.32xlarge"
+	InstanceTypeM6a48xlarge        = "m6a.48xlarge"
+	InstanceTypeM6gMetal           = "m6g.metal"
+	InstanceTypeM6gMedium          = "m6g.medium"
+	InstanceTypeM6gLarge           = "m6g.large"
+	InstanceTypeM6gXlarge          = "m6g.xlarge"
+	InstanceTypeM6g2xlarge         = "m6g.2xlarge"
+	InstanceTypeM6g4xlarge         = "m6g.4xlarge"
+	InstanceTypeM6g8xlarge         = "m6g.8xlarge"
+	InstanceTypeM6g12xlarge        = "m6g.12xlarge"
+	InstanceTypeM6g16xlarge        = "m6g.16xlarge"
+	InstanceTypeM6gdMetal          = "m6gd.metal"
+	InstanceTypeM6gdMedium         = "m6gd.medium"
+	InstanceTypeM6gdLarge          = "m6gd.large"
+	InstanceTypeM6gdXlarge         = "m6gd.xlarge"
+	InstanceTypeM6gd2xlarge        = "m6gd.2xlarge"
+	InstanceTypeM6gd4xlarge        = "m6gd.4xlarge"
+	InstanceTypeM6gd8xlarge        = "m6gd.8xlarge"
+	InstanceTypeM6gd12xlarge       = "m6gd.12xlarge"
+	InstanceTypeM6gd16xlarge       = "m6gd.16xlarge"
+	InstanceTypeM6iLarge           = "m6i.large"
+	InstanceTypeM6iXlarge          = "m6i.xlarge"
+	InstanceTypeM6i2xlarge         = "m6i.2xlarge"
+	InstanceTypeM6i4xlarge         = "m6i.4xlarge"
+	InstanceTypeM6i8xlarge         = "m6i.8xlarge"
+	InstanceTypeM6i12xlarge        = "m6i.12xlarge"
+	InstanceTypeM6i16xlarge        = "m6i.16xlarge"
+	InstanceTypeM6i24xlarge        = "m6i.24xlarge"
+	InstanceTypeM6i32xlarge        = "m6i.32xlarge"
+	InstanceTypeM6iMetal           = "m6i.metal"
+	InstanceTypeMac1Metal          = "mac1.metal"
+	InstanceTypeP2Xlarge           = "p2.xlarge"
+	InstanceTypeP28xlarge          = "p2.8xlarge"
+	InstanceTypeP216xlarge         = "p2.16xlarge"
+	InstanceTypeP32xlarge          = "p3.2xlarge"
+	InstanceTypeP38xlarge          = "p3.8xlarge"
+	InstanceTypeP316xlarge         = "p3.16xlarge"
+	InstanceTypeP3dn24xlarge       = "p3dn.24xlarge"
+	InstanceTypeP4d24xlarge        = "p4d.24xlarge"
+	InstanceTypeR3Large            = "r3.large"
+	InstanceTypeR3Xlarge           = "r3.xlarge"
+	InstanceTypeR32xlarge          = "r3.2xlarge"
+	InstanceTypeR34xlarge          = "r3.4xlarge"
+	InstanceTypeR38xlarge          = "r3.8xlarge"
+	InstanceTypeR4Large            = "r4.large"
+	InstanceTypeR4Xlarge           = "r4.xlarge"
+	InstanceTypeR42xlarge          = "r4.2xlarge"
+	InstanceTypeR44xlarge          = "r4.4xlarge"
+	InstanceTypeR48xlarge          = "r4.8xlarge"
+	InstanceTypeR416xlarge         = "r4.16xlarge"
+	InstanceTypeR5Large            = "r5.large"
+	InstanceTypeR5Xlarge           = "r5.xlarge"
+	InstanceTypeR52xlarge          = "r5.2xlarge"
+	InstanceTypeR54xlarge          = "r5.4xlarge"
+	InstanceTypeR58xlarge          = "r5.8xlarge"
+	InstanceTypeR512xlarge         = "r5.12xlarge"
+	InstanceTypeR516xlarge         = "r5.16xlarge"
+	InstanceTypeR524xlarge         = "r5.24xlarge"
+	InstanceTypeR5Metal            = "r5.metal"
+	InstanceTypeR5aLarge           = "r5a.large"
+	InstanceTypeR5aXlarge          = "r5a.xlarge"
+	InstanceTypeR5a2xlarge         = "r5a.2xlarge"
+	InstanceTypeR5a4xlarge         = "r5a.4xlarge"
+	InstanceTypeR5a8xlarge         = "r5a.8xlarge"
+	InstanceTypeR5a12xlarge        = "r5a.12xlarge"
+	InstanceTypeR5a16xlarge        = "r5a.16xlarge"
+	InstanceTypeR5a24xlarge        = "r5a.24xlarge"
+	InstanceTypeR5adLarge          = "r5ad.large"
+	InstanceTypeR5adXlarge         = "r5ad.xlarge"
+	InstanceTypeR5ad2xlarge        = "r5ad.2xlarge"
+	InstanceTypeR5ad4xlarge        = "r5ad.4xlarge"
+	InstanceTypeR5ad8xlarge        = "r5ad.8xlarge"
+	InstanceTypeR5ad12xlarge       = "r5ad.12xlarge"
+	InstanceTypeR5ad16xlarge       = "r5ad.16xlarge"
+	InstanceTypeR5ad24xlarge       = "r5ad.24xlarge"
+	InstanceTypeR5bLarge           = "r5b.large"
+	InstanceTypeR5bXlarge          = "r5b.xlarge"
+	InstanceTypeR5b2xlarge         = "r5b.2xlarge"
+	InstanceTypeR5b4xlarge         = "r5b.4xlarge"
+	InstanceTypeR5b8xlarge         = "r5b.8xlarge"
+	InstanceTypeR5b12xlarge        = "r5b.12xlarge"
+	InstanceTypeR5b16xlarge        = "r5b.16xlarge"
+	InstanceTypeR5b24xlarge        = "r5b.24xlarge"
+	InstanceTypeR5bMetal           = "r5b.metal"
+	InstanceTypeR5dLarge           = "r5d.large"
+	InstanceTypeR5dXlarge          = "r5d.xlarge"
+	InstanceTypeR5d2xlarge         = "r5d.2xlarge"
+	InstanceTypeR5d4xlarge         = "r5d.4xlarge"
+	InstanceTypeR5d8xlarge         = "r5d.8xlarge"
+	InstanceTypeR5d12xlarge        = "r5d.12xlarge"
+	InstanceTypeR5d16xlarge        = "r5d.16xlarge"
+	InstanceTypeR5d24xlarge        = "r5d.24xlarge"
+	InstanceTypeR5dMetal           = "r5d.metal"
+	InstanceTypeR5dnLarge          = "r5dn.large"
+	InstanceTypeR5dnXlarge         = "r5dn.xlarge"
+	InstanceTypeR5dn2xlarge        = "r5dn.2xlarge"
+	InstanceTypeR5dn4xlarge        = "r5dn.4xlarge"
+	InstanceTypeR5dn8xlarge        = "r5dn.8xlarge"
+	InstanceTypeR5dn12xlarge       = "r5dn.12xlarge"
+	InstanceTypeR5dn16xlarge       = "r5dn.16xlarge"
+	InstanceTypeR5dn24xlarge       = "r5dn.24xlarge"
+	InstanceTypeR5dnMetal          = "r5dn.metal"
+	InstanceTypeR5nLarge           = "r5n.large"
+	InstanceTypeR5nXlarge          = "r5n.xlarge"
+	InstanceTypeR5n2xlarge         = "r5n.2xlarge"
+	InstanceTypeR5n4xlarge         = "r5n.4xlarge"
+	InstanceTypeR5n8xlarge         = "r5n.8xlarge"
+	InstanceTypeR5n12xlarge        = "r5n.12xlarge"
+	InstanceTypeR5n16xlarge        = "r5n.16xlarge"
+	InstanceTypeR5n24xlarge        = "r5n.24xlarge"
+	InstanceTypeR5nMetal           = "r5n.metal"
+	InstanceTypeR6gMedium          = "r6g.medium"
+	InstanceTypeR6gLarge           = "r6g.large"
+	InstanceTypeR6gXlarge          = "r6g.xlarge"
+	InstanceTypeR6g2xlarge         = "r6g.2xlarge"
+	InstanceTypeR6g4xlarge         = "r6g.4xlarge"
+	InstanceTypeR6g8xlarge         = "r6g.8xlarge"
+	InstanceTypeR6g12xlarge        = "r6g.12xlarge"
+	InstanceTypeR6g16xlarge        = "r6g.16xlarge"
+	InstanceTypeR6gMetal           = "r6g.metal"
+	InstanceTypeR6gdMedium         = "r6gd.medium"
+	InstanceTypeR6gdLarge          = "r6gd.large"
+	InstanceTypeR6gdXlarge         = "r6gd.xlarge"
+	InstanceTypeR6gd2xlarge        = "r6gd.2xlarge"
+	InstanceTypeR6gd4xlarge        = "r6gd.4xlarge"
+	InstanceTypeR6gd8xlarge        = "r6gd.8xlarge"
+	InstanceTypeR6gd12xlarge       = "r6gd.12xlarge"
+	InstanceTypeR6gd16xlarge       = "r6gd.16xlarge"
+	InstanceTypeR6gdMetal          = "r6gd.metal"
+	InstanceTypeR6iLarge           = "r6i.large"
+	InstanceTypeR6iXlarge          = "r6i.xlarge"
+	InstanceTypeR6i2xlarge         = "r6i.2xlarge"
+	InstanceTypeR6i4xlarge         = "r6i.4xlarge"
+	InstanceTypeR6i8xlarge         = "r6i.8xlarge"
+	InstanceTypeR6i12xlarge        = "r6i.12xlarge"
+	InstanceTypeR6i16xlarge        = "r6i.16xlarge"
+	InstanceTypeR6i24xlarge        = "r6i.24xlarge"
+	InstanceTypeR6i32xlarge        = "r6i.32xlarge"
+	InstanceTypeR6iMetal           = "r6i.metal"
+	InstanceTypeT1Micro            = "t1.micro"
+	InstanceTypeT2Nano             = "t2.nano"
+	InstanceTypeT2Micro            = "t2.micro"
+	InstanceTypeT2Small            = "t2.small"
+	InstanceTypeT2Medium           = "t2.medium"
+	InstanceTypeT2Large            = "t2.large"
+	InstanceTypeT2Xlarge           = "t2.xlarge"
+	InstanceTypeT22xlarge          = "t2.2xlarge"
+	InstanceTypeT3Nano             = "t3.nano"
+	InstanceTypeT3Micro            = "t3.micro"
+	InstanceTypeT3Small            = "t3.small"
+	InstanceTypeT3Medium           = "t3.medium"
+	InstanceTypeT3Large            = "t3.large"
+	InstanceTypeT3Xlarge           = "t3.xlarge"
+	InstanceTypeT32xlarge          = "t3.2xlarge"
+	InstanceTypeT3aNano            = "t3a.nano"
+	InstanceTypeT3aMicro           = "t3a.micro"
+	InstanceTypeT3aSmall           = "t3a.small"
+	InstanceTypeT3aMedium          = "t3a.medium"
+	InstanceTypeT3aLarge           = "t3a.large"
+	InstanceTypeT3aXlarge          = "t3a.xlarge"
+	InstanceTypeT3a2xlarge         = "t3a.2xlarge"
+	InstanceTypeT4gNano            = "t4g.nano"
+	InstanceTypeT4gMicro           = "t4g.micro"
+	InstanceTypeT4gSmall           = "t4g.small"
+	InstanceTypeT4gMedium          = "t4g.medium"
+	InstanceTypeT4gLarge           = "t4g.large"
+	InstanceTypeT4gXlarge          = "t4g.xlarge"
+	InstanceTypeT4g2xlarge         = "t4g.2xlarge"
+	InstanceTypeU6tb156xlarge      = "u-6tb1.56xlarge"
+	InstanceTypeU6tb1112xlarge     = "u-6tb1.112xlarge"
+	InstanceTypeU9tb1112xlarge     = "u-9tb1.112xlarge"
+	InstanceTypeU12tb1112xlarge    = "u-12tb1.112xlarge"
+	InstanceTypeU6tb1Metal         = "u-6tb1.metal"
+	InstanceTypeU9tb1Metal         = "u-9tb1.metal"
+	InstanceTypeU12tb1Metal        = "u-12tb1.metal"
+	InstanceTypeU18tb1Metal        = "u-18tb1.metal"
+	InstanceTypeU24tb1Metal        = "u-24tb1.metal"
+	InstanceTypeVt13xlarge         = "vt1.3xlarge"
+	InstanceTypeVt16xlarge         = "vt1.6xlarge"
+	InstanceTypeVt124xlarge        = "vt1.24xlarge"
+	InstanceTypeX116xlarge         = "x1.16xlarge"
+	InstanceTypeX132xlarge         = "x1.32xlarge"
+	InstanceTypeX1eXlarge          = "x1e.xlarge"
+	InstanceTypeX1e2xlarge         = "x1e.2xlarge"
+	InstanceTypeX1e4xlarge         = "x1e.4xlarge"
+	InstanceTypeX1e8xlarge         = "x1e.8xlarge"
+	InstanceTypeX1e16xlarge        = "x1e.16xlarge"
+	InstanceTypeX1e32xlarge        = "x1e.32xlarge"
+	InstanceTypeX2iezn2xlarge      = "x2iezn.2xlarge"
+	InstanceTypeX2iezn4xlarge      = "x2iezn.4xlarge"
+	InstanceTypeX2iezn6xlarge      = "x2iezn.6xlarge"
+	InstanceTypeX2iezn8xlarge      = "x2iezn.8xlarge"
+	InstanceTypeX2iezn12xlarge     = "x2iezn.12xlarge"
+	InstanceTypeX2ieznMetal        = "x2iezn.metal"
+	InstanceTypeX2gdMedium         = "x2gd.medium"
+	InstanceTypeX2gdLarge          = "x2gd.large"
+	InstanceTypeX2gdXlarge         = "x2gd.xlarge"
+	InstanceTypeX2gd2xlarge        = "x2gd.2xlarge"
+	InstanceTypeX2gd4xlarge        = "x2gd.4xlarge"
+	InstanceTypeX2gd8xlarge        = "x2gd.8xlarge"
+	InstanceTypeX2gd12xlarge       = "x2gd.12xlarge"
+	InstanceTypeX2gd16xlarge       = "x2gd.16xlarge"
+	InstanceTypeX2gdMetal          = "x2gd.metal"
+	InstanceTypeZ1dLarge           = "z1d.large"
+	InstanceTypeZ1dXlarge          = "z1d.xlarge"
+	InstanceTypeZ1d2xlarge         = "z1d.2xlarge"
+	InstanceTypeZ1d3xlarge         = "z1d.3xlarge"
+	InstanceTypeZ1d6xlarge         = "z1d.6xlarge"
+	InstanceTypeZ1d12xlarge        = "z1d.12xlarge"
+	InstanceTypeZ1dMetal           = "z1d.metal"
+	InstanceTypeX2idn16xlarge      = "x2idn.16xlarge"
+	InstanceTypeX2idn24xlarge      = "x2idn.24xlarge"
+	InstanceTypeX2idn32xlarge      = "x2idn.32xlarge"
+	InstanceTypeX2iednXlarge       = "x2iedn.xlarge"
+	InstanceTypeX2iedn2xlarge      = "x2iedn.2xlarge"
+	InstanceTypeX2iedn4xlarge      = "x2iedn.4xlarge"
+	InstanceTypeX2iedn8xlarge      = "x2iedn.8xlarge"
+	InstanceTypeX2iedn16xlarge     = "x2iedn.16xlarge"
+	InstanceTypeX2iedn24xlarge     = "x2iedn.24xlarge"
+	InstanceTypeX2iedn32xlarge     = "x2iedn.32xlarge"
+	InstanceTypeC6aLarge           = "c6a.large"
+	InstanceTypeC6aXlarge          = "c6a.xlarge"
+	InstanceTypeC6a2xlarge         = "c6a.2xlarge"
+	InstanceTypeC6a4xlarge         = "c6a.4xlarge"
+	InstanceTypeC6a8xlarge         = "c6a.8xlarge"
+	InstanceTypeC6a12xlarge        = "c6a.12xlarge"
+	InstanceTypeC6a16xlarge        = "c6a.16xlarge"
+	InstanceTypeC6a24xlarge        = "c6a.24xlarge"
+	InstanceTypeC6a32xlarge        = "c6a.32xlarge"
+	InstanceTypeC6a48xlarge        = "c6a.48xlarge"
+	InstanceTypeC6aMetal           = "c6a.metal"
+	InstanceTypeM6aMetal           = "m6a.metal"
+	InstanceTypeI4iLarge           = "i4i.large"
+	InstanceTypeI4iXlarge          = "i4i.xlarge"
+	InstanceTypeI4i2xlarge         = "i4i.2xlarge"
+	InstanceTypeI4i4xlarge         = "i4i.4xlarge"
+	InstanceTypeI4i8xlarge         = "i4i.8xlarge"
+	InstanceTypeI4i16xlarge        = "i4i.16xlarge"
+	InstanceTypeI4i32xlarge        = "i4i.32xlarge"
+	InstanceTypeI4iMetal           = "i4i.metal"
+	InstanceTypeX2idnMetal         = "x2idn.metal"
+	InstanceTypeX2iednMetal        = "x2iedn.metal"
+	InstanceTypeC7gMedium          = "c7g.medium"
+	InstanceTypeC7gLarge           = "c7g.large"
+	InstanceTypeC7gXlarge          = "c7g.xlarge"
+	InstanceTypeC7g2xlarge         = "c7g.2xlarge"
+	InstanceTypeC7g4xlarge         = "c7g.4xlarge"
+	InstanceTypeC7g8xlarge         = "c7g.8xlarge"
+	InstanceTypeC7g12xlarge        = "c7g.12xlarge"
+	InstanceTypeC7g16xlarge        = "c7g.16xlarge"
+	InstanceTypeMac2Metal          = "mac2.metal"
+	InstanceTypeC6idLarge          = "c6id.large"
+	InstanceTypeC6idXlarge         = "c6id.xlarge"
+	InstanceTypeC6id2xlarge        = "c6id.2xlarge"
+	InstanceTypeC6id4xlarge        = "c6id.4xlarge"
+	InstanceTypeC6id8xlarge        = "c6id.8xlarge"
+	InstanceTypeC6id12xlarge       = "c6id.12xlarge"
+	InstanceTypeC6id16xlarge       = "c6id.16xlarge"
+	InstanceTypeC6id24xlarge       = "c6id.24xlarge"
+	InstanceTypeC6id32xlarge       = "c6id.32xlarge"
+	InstanceTypeC6idMetal          = "c6id.metal"
+	InstanceTypeM6idLarge          = "m6id.large"
+	InstanceTypeM6idXlarge         = "m6id.xlarge"
+	InstanceTypeM6id2xlarge        = "m6id.2xlarge"
+	InstanceTypeM6id4xlarge        = "m6id.4xlarge"
+	InstanceTypeM6id8xlarge        = "m6id.8xlarge"
+	InstanceTypeM6id12xlarge       = "m6id.12xlarge"
+	InstanceTypeM6id16xlarge       = "m6id.16xlarge"
+	InstanceTypeM6id24xlarge       = "m6id.24xlarge"
+	InstanceTypeM6id32xlarge       = "m6id.32xlarge"
+	InstanceTypeM6idMetal          = "m6id.metal"
+	InstanceTypeR6idLarge          = "r6id.large"
+	InstanceTypeR6idXlarge         = "r6id.xlarge"
+	InstanceTypeR6id2xlarge        = "r6id.2xlarge"
+	InstanceTypeR6id4xlarge        = "r6id.4xlarge"
+	InstanceTypeR6id8xlarge        = "r6id.8xlarge"
+	InstanceTypeR6id12xlarge       = "r6id.12xlarge"
+	InstanceTypeR6id16xlarge       = "r6id.16xlarge"
+	InstanceTypeR6id24xlarge       = "r6id.24xlarge"
+	InstanceTypeR6id32xlarge       = "r6id.32xlarge"
+	InstanceTypeR6idMetal          = "r6id.metal"
+	InstanceTypeR6aLarge           = "r6a.large"
+	InstanceTypeR6aXlarge          = "r6a.xlarge"
+	InstanceTypeR6a2xlarge         = "r6a.2xlarge"
+	InstanceTypeR6a4xlarge         = "r6a.4xlarge"
+	InstanceTypeR6a8xlarge         = "r6a.8xlarge"
+	InstanceTypeR6a12xlarge        = "r6a.12xlarge"
+	InstanceTypeR6a16xlarge        = "r6a.16xlarge"
+	InstanceTypeR6a24xlarge        = "r6a.24xlarge"
+	InstanceTypeR6a32xlarge        = "r6a.32xlarge"
+	InstanceTypeR6a48xlarge        = "r6a.48xlarge"
+	InstanceTypeR6aMetal           = "r6a.metal"
+	InstanceTypeP4de24xlarge       = "p4de.24xlarge"
+	InstanceTypeU3tb156xlarge      = "u-3tb1.56xlarge"
+	InstanceTypeU18tb1112xlarge    = "u-18tb1.112xlarge"
+	InstanceTypeU24tb1112xlarge    = "u-24tb1.112xlarge"
+	InstanceTypeTrn12xlarge        = "trn1.2xlarge"
+	InstanceTypeTrn132xlarge       = "trn1.32xlarge"
+	InstanceTypeHpc6id32xlarge     = "hpc6id.32xlarge"
+	InstanceTypeC6inLarge          = "c6in.large"
+	InstanceTypeC6inXlarge         = "c6in.xlarge"
+	InstanceTypeC6in2xlarge        = "c6in.2xlarge"
+	InstanceTypeC6in4xlarge        = "c6in.4xlarge"
+	InstanceTypeC6in8xlarge        = "c6in.8xlarge"
+	InstanceTypeC6in12xlarge       = "c6in.12xlarge"
+	InstanceTypeC6in16xlarge       = "c6in.16xlarge"
+	InstanceTypeC6in24xlarge       = "c6in.24xlarge"
+	InstanceTypeC6in32xlarge       = "c6in.32xlarge"
+	InstanceTypeM6inLarge          = "m6in.large"
+	InstanceTypeM6inXlarge         = "m6in.xlarge"
+	InstanceTypeM6in2xlarge        = "m6in.2xlarge"
+	InstanceTypeM6in4xlarge        = "m6in.4xlarge"
+	InstanceTypeM6in8xlarge        = "m6in.8xlarge"
+	InstanceTypeM6in12xlarge       = "m6in.12xlarge"
+	InstanceTypeM6in16xlarge       = "m6in.16xlarge"
+	InstanceTypeM6in24xlarge       = "m6in.24xlarge"
+	InstanceTypeM6in32xlarge       = "m6in.32xlarge"
+	InstanceTypeM6idnLarge         = "m6idn.large"
+	InstanceTypeM6idnXlarge        = "m6idn.xlarge"
+	InstanceTypeM6idn2xlarge       = "m6idn.2xlarge"
+	InstanceTypeM6idn4xlarge       = "m6idn.4xlarge"
+	InstanceTypeM6idn8xlarge       = "m6idn.8xlarge"
+	InstanceTypeM6idn12xlarge      = "m6idn.12xlarge"
+	InstanceTypeM6idn16xlarge      = "m6idn.16xlarge"
+	InstanceTypeM6idn24xlarge      = "m6idn.24xlarge"
+	InstanceTypeM6idn32xlarge      = "m6idn.32xlarge"
+	InstanceTypeR6inLarge          = "r6in.large"
+	InstanceTypeR6inXlarge         = "r6in.xlarge"
+	InstanceTypeR6in2xlarge        = "r6in.2xlarge"
+	InstanceTypeR6in4xlarge        = "r6in.4xlarge"
+	InstanceTypeR6in8xlarge        = "r6in.8xlarge"
+	InstanceTypeR6in12xlarge       = "r6in.12xlarge"
+	InstanceTypeR6in16xlarge       = "r6in.16xlarge"
+	InstanceTypeR6in24xlarge       = "r6in.24xlarge"
+	InstanceTypeR6in32xlarge       = "r6in.32xlarge"
+	InstanceTypeR6idnLarge         = "r6idn.large"
+	InstanceTypeR6idnXlarge        = "r6idn.xlarge"
+	InstanceTypeR6idn2xlarge       = "r6idn.2xlarge"
+	InstanceTypeR6idn4xlarge       = "r6idn.4xlarge"
+	InstanceTypeR6idn8xlarge       = "r6idn.8xlarge"
+	InstanceTypeR6idn12xlarge      = "r6idn.12xlarge"
+	InstanceTypeR6idn16xlarge      = "r6idn.16xlarge"
+	InstanceTypeR6idn24xlarge      = "r6idn.24xlarge"
+	InstanceTypeR6idn32xlarge      = "r6idn.32xlarge"
+	InstanceTypeC7gMetal           = "c7g.metal"
+	InstanceTypeM7gMedium          = "m7g.medium"
+	InstanceTypeM7gLarge           = "m7g.large"
+	InstanceTypeM7gXlarge          = "m7g.xlarge"
+	InstanceTypeM7g2xlarge         = "m7g.2xlarge"
+	InstanceTypeM7g4xlarge         = "m7g.4xlarge"
+	InstanceTypeM7g8xlarge         = "m7g.8xlarge"
+	InstanceTypeM7g12xlarge        = "m7g.12xlarge"
+	InstanceTypeM7g16xlarge        = "m7g.16xlarge"
+	InstanceTypeM7gMetal           = "m7g.metal"
+	InstanceTypeR7gMedium          = "r7g.medium"
+	InstanceTypeR7gLarge           = "r7g.large"
+	InstanceTypeR7gXlarge          = "r7g.xlarge"
+	InstanceTypeR7g2xlarge         = "r7g.2xlarge"
+	InstanceTypeR7g4xlarge         = "r7g.4xlarge"
+	InstanceTypeR7g8xlarge         = "r7g.8xlarge"
+	InstanceTypeR7g12xlarge        = "r7g.12xlarge"
+	InstanceTypeR7g16xlarge        = "r7g.16xlarge"
+	InstanceTypeR7gMetal           = "r7g.metal"
+	InstanceTypeC6inMetal          = "c6in.metal"
+	InstanceTypeM6inMetal          = "m6in.metal"
+	InstanceTypeM6idnMetal         = "m6idn.metal"
+	InstanceTypeR6inMetal          = "r6in.metal"
+	InstanceTypeR6idnMetal         = "r6idn.metal"
+	InstanceTypeInf2Xlarge         = "inf2.xlarge"
+	InstanceTypeInf28xlarge        = "inf2.8xlarge"
+	InstanceTypeInf224xlarge       = "inf2.24xlarge"
+	InstanceTypeInf248xlarge       = "inf2.48xlarge"
+	InstanceTypeTrn1n32xlarge      = "trn1n.32xlarge"
+	InstanceTypeI4gLarge           = "i4g.large"
+	InstanceTypeI4gXlarge          = "i4g.xlarge"
+	InstanceTypeI4g2xlarge         = "i4g.2xlarge"
+	InstanceTypeI4g4xlarge         = "i4g.4xlarge"
+	InstanceTypeI4g8xlarge         = "i4g.8xlarge"
+	InstanceTypeI4g16xlarge        = "i4g.16xlarge"
+	InstanceTypeHpc7g4xlarge       = "hpc7g.4xlarge"
+	InstanceTypeHpc7g8xlarge       = "hpc7g.8xlarge"
+	InstanceTypeHpc7g16xlarge      = "hpc7g.16xlarge"
+	InstanceTypeC7gnMedium         = "c7gn.medium"
+	InstanceTypeC7gnLarge          = "c7gn.large"
+	InstanceTypeC7gnXlarge         = "c7gn.xlarge"
+	InstanceTypeC7gn2xlarge        = "c7gn.2xlarge"
+	InstanceTypeC7gn4xlarge        = "c7gn.4xlarge"
+	InstanceTypeC7gn8xlarge        = "c7gn.8xlarge"
+	InstanceTypeC7gn12xlarge       = "c7gn.12xlarge"
+	InstanceTypeC7gn16xlarge       = "c7gn.16xlarge"
+	InstanceTypeP548xlarge         = "p5.48xlarge"
+	InstanceTypeM7iLarge           = "m7i.large"
+	InstanceTypeM7iXlarge          = "m7i.xlarge"
+	InstanceTypeM7i2xlarge         = "m7i.2xlarge"
+	InstanceTypeM7i4xlarge         = "m7i.4xlarge"
+	InstanceTypeM7i8xlarge         = "m7i.8xlarge"
+	InstanceTypeM7i12xlarge        = "m7i.12xlarge"
+	InstanceTypeM7i16xlarge        = "m7i.16xlarge"
+	InstanceTypeM7i24xlarge        = "m7i.24xlarge"
+	InstanceTypeM7i48xlarge        = "m7i.48xlarge"
+	InstanceTypeM7iFlexLarge       = "m7i-flex.large"
+	InstanceTypeM7iFlexXlarge      = "m7i-flex.xlarge"
+	InstanceTypeM7iFlex2xlarge     = "m7i-flex.2xlarge"
+	InstanceTypeM7iFlex4xlarge     = "m7i-flex.4xlarge"
+	InstanceTypeM7iFlex8xlarge     = "m7i-flex.8xlarge"
+	InstanceTypeM7aMedium          = "m7a.medium"
+	InstanceTypeM7aLarge           = "m7a.large"
+	InstanceTypeM7aXlarge          = "m7a.xlarge"
+	InstanceTypeM7a2xlarge         = "m7a.2xlarge"
+	InstanceTypeM7a4xlarge         = "m7a.4xlarge"
+	InstanceTypeM7a8xlarge         = "m7a.8xlarge"
+	InstanceTypeM7a12xlarge        = "m7a.12xlarge"
+	InstanceTypeM7a16xlarge        = "m7a.16xlarge"
+	InstanceTypeM7a24xlarge        = "m7a.24xlarge"
+	InstanceTypeM7a32xlarge        = "m7a.32xlarge"
+	InstanceTypeM7a48xlarge        = "m7a.48xlarge"
+	InstanceTypeM7aMetal48xl       = "m7a.metal-48xl"
+	InstanceTypeHpc7a12xlarge      = "hpc7a.12xlarge"
+	InstanceTypeHpc7a24xlarge      = "hpc7a.24xlarge"
+	InstanceTypeHpc7a48xlarge      = "hpc7a.48xlarge"
+	InstanceTypeHpc7a96xlarge      = "hpc7a.96xlarge"
+	InstanceTypeC7gdMedium         = "c7gd.medium"
+	InstanceTypeC7gdLarge          = "c7gd.large"
+	InstanceTypeC7gdXlarge         = "c7gd.xlarge"
+	InstanceTypeC7gd2xlarge        = "c7gd.2xlarge"
+	InstanceTypeC7gd4xlarge        = "c7gd.4xlarge"
+	InstanceTypeC7gd8xlarge        = "c7gd.8xlarge"
+	InstanceTypeC7gd12xlarge       = "c7gd.12xlarge"
+	InstanceTypeC7gd16xlarge       = "c7gd.16xlarge"
+	InstanceTypeM7gdMedium         = "m7gd.medium"
+	InstanceTypeM7gdLarge          = "m7gd.large"
+	InstanceTypeM7gdXlarge         = "m7gd.xlarge"
+	InstanceTypeM7gd2xlarge        = "m7gd.2xlarge"
+	InstanceTypeM7gd4xlarge        = "m7gd.4xlarge"
+	InstanceTypeM7gd8xlarge        = "m7gd.8xlarge"
+	InstanceTypeM7gd12xlarge       = "m7gd.12xlarge"
+	InstanceTypeM7gd16xlarge       = "m7gd.16xlarge"
+	InstanceTypeR7gdMedium         = "r7gd.medium"
+	InstanceTypeR7gdLarge          = "r7gd.large"
+	InstanceTypeR7gdXlarge         = "r7gd.xlarge"
+	InstanceTypeR7gd2xlarge        = "r7gd.2xlarge"
+	InstanceTypeR7gd4xlarge        = "r7gd.4xlarge"
+	InstanceTypeR7gd8xlarge        = "r7gd.8xlarge"
+	InstanceTypeR7gd12xlarge       = "r7gd.12xlarge"
+	InstanceTypeR7gd16xlarge       = "r7gd.16xlarge"
+	InstanceTypeR7aMedium          = "r7a.medium"
+	InstanceTypeR7aLarge           = "r7a.large"
+	InstanceTypeR7aXlarge          = "r7a.xlarge"
+	InstanceTypeR7a2xlarge         = "r7a.2xlarge"
+	InstanceTypeR7a4xlarge         = "r7a.4xlarge"
+	InstanceTypeR7a8xlarge         = "r7a.8xlarge"
+	InstanceTypeR7a12xlarge        = "r7a.12xlarge"
+	InstanceTypeR7a16xlarge        = "r7a.16xlarge"
+	InstanceTypeR7a24xlarge        = "r7a.24xlarge"
+	InstanceTypeR7a32xlarge        = "r7a.32xlarge"
+	InstanceTypeR7a48xlarge        = "r7a.48xlarge"
+	InstanceTypeC7iLarge           = "c7i.large"
+	InstanceTypeC7iXlarge          = "c7i.xlarge"
+	InstanceTypeC7i2xlarge         = "c7i.2xlarge"
+	InstanceTypeC7i4xlarge         = "c7i.4xlarge"
+	InstanceTypeC7i8xlarge         = "c7i.8xlarge"
+	InstanceTypeC7i12xlarge        = "c7i.12xlarge"
+	InstanceTypeC7i16xlarge        = "c7i.16xlarge"
+	InstanceTypeC7i24xlarge        = "c7i.24xlarge"
+	InstanceTypeC7i48xlarge        = "c7i.48xlarge"
+	InstanceTypeMac2M2proMetal     = "mac2-m2pro.metal"
+	InstanceTypeR7izLarge          = "r7iz.large"
+	InstanceTypeR7izXlarge         = "r7iz.xlarge"
+	InstanceTypeR7iz2xlarge        = "r7iz.2xlarge"
+	InstanceTypeR7iz4xlarge        = "r7iz.4xlarge"
+	InstanceTypeR7iz8xlarge        = "r7iz.8xlarge"
+	InstanceTypeR7iz12xlarge       = "r7iz.12xlarge"
+	InstanceTypeR7iz16xlarge       = "r7iz.16xlarge"
+	InstanceTypeR7iz32xlarge       = "r7iz.32xlarge"
+	InstanceTypeC7aMedium          = "c7a.medium"
+	InstanceTypeC7aLarge           = "c7a.large"
+	InstanceTypeC7aXlarge          = "c7a.xlarge"
+	InstanceTypeC7a2xlarge         = "c7a.2xlarge"
+	InstanceTypeC7a4xlarge         = "c7a.4xlarge"
+	InstanceTypeC7a8xlarge         = "c7a.8xlarge"
+	InstanceTypeC7a12xlarge        = "c7a.12xlarge"
+	InstanceTypeC7a16xlarge        = "c7a.16xlarge"
+	InstanceTypeC7a24xlarge        = "c7a.24xlarge"
+	InstanceTypeC7a32xlarge        = "c7a.32xlarge"
+	InstanceTypeC7a48xlarge        = "c7a.48xlarge"
+	InstanceTypeC7aMetal48xl       = "c7a.metal-48xl"
+	InstanceTypeR7aMetal48xl       = "r7a.metal-48xl"
+	InstanceTypeR7iLarge           = "r7i.large"
+	InstanceTypeR7iXlarge          = "r7i.xlarge"
+	InstanceTypeR7i2xlarge         = "r7i.2xlarge"
+	InstanceTypeR7i4xlarge         = "r7i.4xlarge"
+	InstanceTypeR7i8xlarge         = "r7i.8xlarge"
+	InstanceTypeR7i12xlarge        = "r7i.12xlarge"
+	InstanceTypeR7i16xlarge        = "r7i.16xlarge"
+	InstanceTypeR7i24xlarge        = "r7i.24xlarge"
+	InstanceTypeR7i48xlarge        = "r7i.48xlarge"
+	InstanceTypeDl2q24xlarge       = "dl2q.24xlarge"
+	InstanceTypeMac2M2Metal        = "mac2-m2.metal"
+	InstanceTypeI4i12xlarge        = "i4i.12xlarge"
+	InstanceTypeI4i24xlarge        = "i4i.24xlarge"
+	InstanceTypeC7iMetal24xl       = "c7i.metal-24xl"
+	InstanceTypeC7iMetal48xl       = "c7i.metal-48xl"
+	InstanceTypeM7iMetal24xl       = "m7i.metal-24xl"
+	InstanceTypeM7iMetal48xl       = "m7i.metal-48xl"
+	InstanceTypeR7iMetal24xl       = "r7i.metal-24xl"
+	InstanceTypeR7iMetal48xl       = "r7i.metal-48xl"
+	InstanceTypeR7izMetal16xl      = "r7iz.metal-16xl"
+	InstanceTypeR7izMetal32xl      = "r7iz.metal-32xl"
+	InstanceTypeC7gdMetal          = "c7gd.metal"
+	InstanceTypeM7gdMetal          = "m7gd.metal"
+	InstanceTypeR7gdMetal          = "r7gd.metal"
+	InstanceTypeG6Xlarge           = "g6.xlarge"
+	InstanceTypeG62xlarge          = "g6.2xlarge"
+	InstanceTypeG64xlarge          = "g6.4xlarge"
+	InstanceTypeG68xlarge          = "g6.8xlarge"
+	InstanceTypeG612xlarge         = "g6.12xlarge"
+	InstanceTypeG616xlarge         = "g6.16xlarge"
+	InstanceTypeG624xlarge         = "g6.24xlarge"
+	InstanceTypeG648xlarge         = "g6.48xlarge"
+	InstanceTypeGr64xlarge         = "gr6.4xlarge"
+	InstanceTypeGr68xlarge         = "gr6.8xlarge"
+	InstanceTypeC7iFlexLarge       = "c7i-flex.large"
+	InstanceTypeC7iFlexXlarge      = "c7i-flex.xlarge"
+	InstanceTypeC7iFlex2xlarge     = "c7i-flex.2xlarge"
+	InstanceTypeC7iFlex4xlarge     = "c7i-flex.4xlarge"
+	InstanceTypeC7iFlex8xlarge     = "c7i-flex.8xlarge"
+	InstanceTypeU7i12tb224xlarge   = "u7i-12tb.224xlarge"
+	InstanceTypeU7in16tb224xlarge  = "u7in-16tb.224xlarge"
+	InstanceTypeU7in24tb224xlarge  = "u7in-24tb.224xlarge"
+	InstanceTypeU7in32tb224xlarge  = "u7in-32tb.224xlarge"
+	InstanceTypeU7ib12tb224xlarge  = "u7ib-12tb.224xlarge"
+	InstanceTypeC7gnMetal          = "c7gn.metal"
+	InstanceTypeR8gMedium          = "r8g.medium"
+	InstanceTypeR8gLarge           = "r8g.large"
+	InstanceTypeR8gXlarge          = "r8g.xlarge"
+	InstanceTypeR8g2xlarge         = "r8g.2xlarge"
+	InstanceTypeR8g4xlarge         = "r8g.4xlarge"
+	InstanceTypeR8g8xlarge         = "r8g.8xlarge"
+	InstanceTypeR8g12xlarge        = "r8g.12xlarge"
+	InstanceTypeR8g16xlarge        = "r8g.16xlarge"
+	InstanceTypeR8g24xlarge        = "r8g.24xlarge"
+	InstanceTypeR8g48xlarge        = "r8g.48xlarge"
+	InstanceTypeR8gMetal24xl       = "r8g.metal-24xl"
+	InstanceTypeR8gMetal48xl       = "r8g.metal-48xl"
+	InstanceTypeMac2M1ultraMetal   = "mac2-m1ultra.metal"
+	InstanceTypeG6eXlarge          = "g6e.xlarge"
+	InstanceTypeG6e2xlarge         = "g6e.2xlarge"
+	InstanceTypeG6e4xlarge         = "g6e.4xlarge"
+	InstanceTypeG6e8xlarge         = "g6e.8xlarge"
+	InstanceTypeG6e12xlarge        = "g6e.12xlarge"
+	InstanceTypeG6e16xlarge        = "g6e.16xlarge"
+	InstanceTypeG6e24xlarge        = "g6e.24xlarge"
+	InstanceTypeG6e48xlarge        = "g6e.48xlarge"
+	InstanceTypeC8gMedium          = "c8g.medium"
+	InstanceTypeC8gLarge           = "c8g.large"
+	InstanceTypeC8gXlarge          = "c8g.xlarge"
+	InstanceTypeC8g2xlarge         = "c8g.2xlarge"
+	InstanceTypeC8g4xlarge         = "c8g.4xlarge"
+	InstanceTypeC8g8xlarge         = "c8g.8xlarge"
+	InstanceTypeC8g12xlarge        = "c8g.12xlarge"
+	InstanceTypeC8g16xlarge        = "c8g.16xlarge"
+	InstanceTypeC8g24xlarge        = "c8g.24xlarge"
+	InstanceTypeC8g48xlarge        = "c8g.48xlarge"
+	InstanceTypeC8gMetal24xl       = "c8g.metal-24xl"
+	InstanceTypeC8gMetal48xl       = "c8g.metal-48xl"
+	InstanceTypeM8gMedium          = "m8g.medium"
+	InstanceTypeM8gLarge           = "m8g.large"
+	InstanceTypeM8gXlarge          = "m8g.xlarge"
+	InstanceTypeM8g2xlarge         = "m8g.2xlarge"
+	InstanceTypeM8g4xlarge         = "m8g.4xlarge"
+	InstanceTypeM8g8xlarge         = "m8g.8xlarge"
+	InstanceTypeM8g12xlarge        = "m8g.12xlarge"
+	InstanceTypeM8g16xlarge        = "m8g.16xlarge"
+	InstanceTypeM8g24xlarge        = "m8g.24xlarge"
+	InstanceTypeM8g48xlarge        = "m8g.48xlarge"
+	InstanceTypeM8gMetal24xl       = "m8g.metal-24xl"
+	InstanceTypeM8gMetal48xl       = "m8g.metal-48xl"
+	InstanceTypeX8gMedium          = "x8g.medium"
+	InstanceTypeX8gLarge           = "x8g.large"
+	InstanceTypeX8gXlarge          = "x8g.xlarge"
+	InstanceTypeX8g2xlarge         = "x8g.2xlarge"
+	InstanceTypeX8g4xlarge         = "x8g.4xlarge"
+	InstanceTypeX8g8xlarge         = "x8g.8xlarge"
+	InstanceTypeX8g12xlarge        = "x8g.12xlarge"
+	InstanceTypeX8g16xlarge        = "x8g.16xlarge"
+	InstanceTypeX8g24xlarge        = "x8g.24xlarge"
+	InstanceTypeX8g48xlarge        = "x8g.48xlarge"
+	InstanceTypeX8gMetal24xl       = "x8g.metal-24xl"
+	InstanceTypeX8gMetal48xl       = "x8g.metal-48xl"
+	InstanceTypeI7ieLarge          = "i7ie.large"
+	InstanceTypeI7ieXlarge         = "i7ie.xlarge"
+	InstanceTypeI7ie2xlarge        = "i7ie.2xlarge"
+	InstanceTypeI7ie3xlarge        = "i7ie.3xlarge"
+	InstanceTypeI7ie6xlarge        = "i7ie.6xlarge"
+	InstanceTypeI7ie12xlarge       = "i7ie.12xlarge"
+	InstanceTypeI7ie18xlarge       = "i7ie.18xlarge"
+	InstanceTypeI7ie24xlarge       = "i7ie.24xlarge"
+	InstanceTypeI7ie48xlarge       = "i7ie.48xlarge"
+	InstanceTypeI8gLarge           = "i8g.large"
+	InstanceTypeI8gXlarge          = "i8g.xlarge"
+	InstanceTypeI8g2xlarge         = "i8g.2xlarge"
+	InstanceTypeI8g4xlarge         = "i8g.4xlarge"
+	InstanceTypeI8g8xlarge         = "i8g.8xlarge"
+	InstanceTypeI8g12xlarge        = "i8g.12xlarge"
+	InstanceTypeI8g16xlarge        = "i8g.16xlarge"
+	InstanceTypeI8g24xlarge        = "i8g.24xlarge"
+	InstanceTypeI8gMetal24xl       = "i8g.metal-24xl"
+	InstanceTypeU7i6tb112xlarge    = "u7i-6tb.112xlarge"
+	InstanceTypeU7i8tb112xlarge    = "u7i-8tb.112xlarge"
+	InstanceTypeU7inh32tb480xlarge = "u7inh-32tb.480xlarge"
+	InstanceTypeP5e48xlarge        = "p5e.48xlarge"
+	InstanceTypeP5en48xlarge       = "p5en.48xlarge"
+	InstanceTypeF212xlarge         = "f2.12xlarge"
+	InstanceTypeF248xlarge         = "f2.48xlarge"
+	InstanceTypeTrn248xlarge       = "trn2.48xlarge"
+	InstanceTypeC7iFlex12xlarge    = "c7i-flex.12xlarge"
+	InstanceTypeC7iFlex16xlarge    = "c7i-flex.16xlarge"
+	InstanceTypeM7iFlex12xlarge    = "m7i-flex.12xlarge"
+	InstanceTypeM7iFlex16xlarge    = "m7i-flex.16xlarge"
+	InstanceTypeI7ieMetal24xl      = "i7ie.metal-24xl"
+	InstanceTypeI7ieMetal48xl      = "i7ie.metal-48xl"
+	InstanceTypeI8g48xlarge        = "i8g.48xlarge"
+	InstanceTypeC8gdMedium         = "c8gd.medium"
+	InstanceTypeC8gdLarge          = "c8gd.large"
+	InstanceTypeC8gdXlarge         = "c8gd.xlarge"
+	InstanceTypeC8gd2xlarge        = "c8gd.2xlarge"
+	InstanceTypeC8gd4xlarge        = "c8gd.4xlarge"
+	InstanceTypeC8gd8xlarge        = "c8gd.8xlarge"
+	InstanceTypeC8gd12xlarge       = "c8gd.12xlarge"
+	InstanceTypeC8gd16xlarge       = "c8gd.16xlarge"
+	InstanceTypeC8gd24xlarge       = "c8gd.24xlarge"
+	InstanceTypeC8gd48xlarge       = "c8gd.48xlarge"
+	InstanceTypeC8gdMetal24xl      = "c8gd.metal-24xl"
+	InstanceTypeC8gdMetal48xl      = "c8gd.metal-48xl"
+	InstanceTypeI7iLarge           = "i7i.large"
+	InstanceTypeI7iXlarge          = "i7i.xlarge"
+	InstanceTypeI7i2xlarge         = "i7i.2xlarge"
+	InstanceTypeI7i4xlarge         = "i7i.4xlarge"
+	InstanceTypeI7i8xlarge         = "i7i.8xlarge"
+	InstanceTypeI7i12xlarge        = "i7i.12xlarge"
+	InstanceTypeI7i16xlarge        = "i7i.16xlarge"
+	InstanceTypeI7i24xlarge        = "i7i.24xlarge"
+	InstanceTypeI7i48xlarge        = "i7i.48xlarge"
+	InstanceTypeI7iMetal24xl       = "i7i.metal-24xl"
+	InstanceTypeI7iMetal48xl       = "i7i.metal-48xl"
+	InstanceTypeP6B20048xlarge     = "p6-b200.48xlarge"
+	InstanceTypeM8gdMedium         = "m8gd.medium"
+	InstanceTypeM8gdLarge          = "m8gd.large"
+	InstanceTypeM8gdXlarge         = "m8gd.xlarge"
+	InstanceTypeM8gd2xlarge        = "m8gd.2xlarge"
+	InstanceTypeM8gd4xlarge        = "m8gd.4xlarge"
+	InstanceTypeM8gd8xlarge        = "m8gd.8xlarge"
+	InstanceTypeM8gd12xlarge       = "m8gd.12xlarge"
+	InstanceTypeM8gd16xlarge       = "m8gd.16xlarge"
+	InstanceTypeM8gd24xlarge       = "m8gd.24xlarge"
+	InstanceTypeM8gd48xlarge       = "m8gd.48xlarge"
+	InstanceTypeM8gdMetal24xl      = "m8gd.metal-24xl"
+	InstanceTypeM8gdMetal48xl      = "m8gd.metal-48xl"
+	InstanceTypeR8gdMedium         = "r8gd.medium"
+	InstanceTypeR8gdLarge          = "r8gd.large"
+	InstanceTypeR8gdXlarge         = "r8gd.xlarge"
+	InstanceTypeR8gd2xlarge        = "r8gd.2xlarge"
+	InstanceTypeR8gd4xlarge        = "r8gd.4xlarge"
+	InstanceTypeR8gd8xlarge        = "r8gd.8xlarge"
+	InstanceTypeR8gd12xlarge       = "r8gd.12xlarge"
+	InstanceTypeR8gd16xlarge       = "r8gd.16xlarge"
+	InstanceTypeR8gd24xlarge       = "r8gd.24xlarge"
+	InstanceTypeR8gd48xlarge       = "r8gd.48xlarge"
+	InstanceTypeR8gdMetal24xl      = "r8gd.metal-24xl"
+	InstanceTypeR8gdMetal48xl      = "r8gd.metal-48xl"
+	InstanceTypeC8gnMedium         = "c8gn.medium"
+	InstanceTypeC8gnLarge          = "c8gn.large"
+	InstanceTypeC8gnXlarge         = "c8gn.xlarge"
+	InstanceTypeC8gn2xlarge        = "c8gn.2xlarge"
+	InstanceTypeC8gn4xlarge        = "c8gn.4xlarge"
+	InstanceTypeC8gn8xlarge        = "c8gn.8xlarge"
+	InstanceTypeC8gn12xlarge       = "c8gn.12xlarge"
+	InstanceTypeC8gn16xlarge       = "c8gn.16xlarge"
+	InstanceTypeC8gn24xlarge       = "c8gn.24xlarge"
+	InstanceTypeC8gn48xlarge       = "c8gn.48xlarge"
+	InstanceTypeC8gnMetal24xl      = "c8gn.metal-24xl"
+	InstanceTypeC8gnMetal48xl      = "c8gn.metal-48xl"
+	InstanceTypeF26xlarge          = "f2.6xlarge"
+	InstanceTypeP6eGb20036xlarge   = "p6e-gb200.36xlarge"
+	InstanceTypeG6fLarge           = "g6f.large"
+	InstanceTypeG6fXlarge          = "g6f.xlarge"
+	InstanceTypeG6f2xlarge         = "g6f.2xlarge"
+	InstanceTypeG6f4xlarge         = "g6f.4xlarge"
+	InstanceTypeGr6f4xlarge        = "gr6f.4xlarge"
+	InstanceTypeP54xlarge          = "p5.4xlarge"
+	InstanceTypeR8iLarge           = "r8i.large"
+	InstanceTypeR8iXlarge          = "r8i.xlarge"
+	InstanceTypeR8i2xlarge         = "r8i.2xlarge"
+	InstanceTypeR8i4xlarge         = "r8i.4xlarge"
+	InstanceTypeR8i8xlarge         = "r8i.8xlarge"
+	InstanceTypeR8i12xlarge        = "r8i.12xlarge"
+	InstanceTypeR8i16xlarge        = "r8i.16xlarge"
+	InstanceTypeR8i24xlarge        = "r8i.24xlarge"
+	InstanceTypeR8i32xlarge        = "r8i.32xlarge"
+	InstanceTypeR8i48xlarge        = "r8i.48xlarge"
+	InstanceTypeR8i96xlarge        = "r8i.96xlarge"
+	InstanceTypeR8iMetal48xl       = "r8i.metal-48xl"
+	InstanceTypeR8iMetal96xl       = "r8i.metal-96xl"
+	InstanceTypeR8iFlexLarge       = "r8i-flex.large"
+	InstanceTypeR8iFlexXlarge      = "r8i-flex.xlarge"
+	InstanceTypeR8iFlex2xlarge     = "r8i-flex.2xlarge"
+	InstanceTypeR8iFlex4xlarge     = "r8i-flex.4xlarge"
+	InstanceTypeR8iFlex8xlarge     = "r8i-flex.8xlarge"
+	InstanceTypeR8iFlex12xlarge    = "r8i-flex.12xlarge"
+	InstanceTypeR8iFlex16xlarge    = "r8i-flex.16xlarge"
+	InstanceTypeM8iLarge           = "m8i.large"
+	InstanceTypeM8iXlarge          = "m8i.xlarge"
+	InstanceTypeM8i2xlarge         = "m8i.2xlarge"
+	InstanceTypeM8i4xlarge         = "m8i.4xlarge"
+	InstanceTypeM8i8xlarge         = "m8i.8xlarge"
+	InstanceTypeM8i12xlarge        = "m8i.12xlarge"
+	InstanceTypeM8i16xlarge        = "m8i.16xlarge"
+	InstanceTypeM8i24xlarge        = "m8i.24xlarge"
+	InstanceTypeM8i32xlarge        = "m8i.32xlarge"
+	InstanceTypeM8i48xlarge        = "m8i.48xlarge"
+	InstanceTypeM8i96xlarge        = "m8i.96xlarge"
+	InstanceTypeM8iMetal48xl       = "m8i.metal-48xl"
+	InstanceTypeM8iMetal96xl       = "m8i.metal-96xl"
+	InstanceTypeM8iFlexLarge       = "m8i-flex.large"
+	InstanceTypeM8iFlexXlarge      = "m8i-flex.xlarge"
+	InstanceTypeM8iFlex2xlarge     = "m8i-flex.2xlarge"
+	InstanceTypeM8iFlex4xlarge     = "m8i-flex.4xlarge"
+	InstanceTypeM8iFlex8xlarge     = "m8i-flex.8xlarge"
+	InstanceTypeM8iFlex12xlarge    = "m8i-flex.12xlarge"
+	InstanceTypeM8iFlex16xlarge    = "m8i-flex.16xlarge"
+	InstanceTypeI8geLarge          = "i8ge.large"
+	InstanceTypeI8geXlarge         = "i8ge.xlarge"
+	InstanceTypeI8ge2xlarge        = "i8ge.2xlarge"
+	InstanceTypeI8ge3xlarge        = "i8ge.3xlarge"
+	InstanceTypeI8ge6xlarge        = "i8ge.6xlarge"
+	InstanceTypeI8ge12xlarge       = "i8ge.12xlarge"
+	InstanceTypeI8ge18xlarge       = "i8ge.18xlarge"
+	InstanceTypeI8ge24xlarge       = "i8ge.24xlarge"
+	InstanceTypeI8ge48xlarge       = "i8ge.48xlarge"
+	InstanceTypeI8geMetal24xl      = "i8ge.metal-24xl"
+	InstanceTypeI8geMetal48xl      = "i8ge.metal-48xl"
+	InstanceTypeMacM4Metal         = "mac-m4.metal"
+	InstanceTypeMacM4proMetal      = "mac-m4pro.metal"
+	InstanceTypeR8gnMedium         = "r8gn.medium"
+	InstanceTypeR8gnLarge          = "r8gn.large"
+	InstanceTypeR8gnXlarge         = "r8gn.xlarge"
+	InstanceTypeR8gn2xlarge        = "r8gn.2xlarge"
+	InstanceTypeR8gn4xlarge        = "r8gn.4xlarge"
+	InstanceTypeR8gn8xlarge        = "r8gn.8xlarge"
+	InstanceTypeR8gn12xlarge       = "r8gn.12xlarge"
+	InstanceTypeR8gn16xlarge       = "r8gn.16xlarge"
+	InstanceTypeR8gn24xlarge       = "r8gn.24xlarge"
+	InstanceTypeR8gn48xlarge       = "r8gn.48xlarge"
+	InstanceTypeR8gnMetal24xl      = "r8gn.metal-24xl"
+	InstanceTypeR8gnMetal48xl      = "r8gn.metal-48xl"
+	InstanceTypeC8iLarge           = "c8i.large"
+	InstanceTypeC8iXlarge          = "c8i.xlarge"
+	InstanceTypeC8i2xlarge         = "c8i.2xlarge"
+	InstanceTypeC8i4xlarge         = "c8i.4xlarge"
+	InstanceTypeC8i8xlarge         = "c8i.8xlarge"
+	InstanceTypeC8i12xlarge        = "c8i.12xlarge"
+	InstanceTypeC8i16xlarge        = "c8i.16xlarge"
+	InstanceTypeC8i24xlarge        = "c8i.24xlarge"
+	InstanceTypeC8i32xlarge        = "c8i.32xlarge"
+	InstanceTypeC8i48xlarge        = "c8i.48xlarge"
+	InstanceTypeC8i96xlarge        = "c8i.96xlarge"
+	InstanceTypeC8iMetal48xl       = "c8i.metal-48xl"
+	InstanceTypeC8iMetal96xl       = "c8i.metal-96xl"
+	InstanceTypeC8iFlexLarge       = "c8i-flex.large"
+	InstanceTypeC8iFlexXlarge      = "c8i-flex.xlarge"
+	InstanceTypeC8iFlex2xlarge     = "c8i-flex.2xlarge"
+	InstanceTypeC8iFlex4xlarge     = "c8i-flex.4xlarge"
+	InstanceTypeC8iFlex8xlarge     = "c8i-flex.8xlarge"
+	InstanceTypeC8iFlex12xlarge    = "c8i-flex.12xlarge"
+	InstanceTypeC8iFlex16xlarge    = "c8i-flex.16xlarge"
+	InstanceTypeR8gbMedium         = "r8gb.medium"
+	InstanceTypeR8gbLarge          = "r8gb.large"
+	InstanceTypeR8gbXlarge         = "r8gb.xlarge"
+	InstanceTypeR8gb2xlarge        = "r8gb.2xlarge"
+	InstanceTypeR8gb4xlarge        = "r8gb.4xlarge"
+	InstanceTypeR8gb8xlarge        = "r8gb.8xlarge"
+	InstanceTypeR8gb12xlarge       = "r8gb.12xlarge"
+	InstanceTypeR8gb16xlarge       = "r8gb.16xlarge"
+	InstanceTypeR8gb24xlarge       = "r8gb.24xlarge"
+	InstanceTypeR8gbMetal24xl      = "r8gb.metal-24xl"
+	InstanceTypeM8aMedium          = "m8a.medium"
+	InstanceTypeM8aLarge           = "m8a.large"
+	InstanceTypeM8aXlarge          = "m8a.xlarge"
+	InstanceTypeM8a2xlarge         = "m8a.2xlarge"
+	InstanceTypeM8a4xlarge         = "m8a.4xlarge"
+	InstanceTypeM8a8xlarge         = "m8a.8xlarge"
+	InstanceTypeM8a12xlarge        = "m8a.12xlarge"
+	InstanceTypeM8a16xlarge        = "m8a.16xlarge"
+	InstanceTypeM8a24xlarge        = "m8a.24xlarge"
+	InstanceTypeM8a48xlarge        = "m8a.48xlarge"
+	InstanceTypeM8aMetal24xl       = "m8a.metal-24xl"
+	InstanceTypeM8aMetal48xl       = "m8a.metal-48xl"
+	InstanceTypeTrn23xlarge        = "trn2.3xlarge"
+	InstanceTypeR8aMedium          = "r8a.medium"
+	InstanceTypeR8aLarge           = "r8a.large"
+	InstanceTypeR8aXlarge          = "r8a.xlarge"
+	InstanceTypeR8a2xlarge         = "r8a.2xlarge"
+	InstanceTypeR8a4xlarge         = "r8a.4xlarge"
+	InstanceTypeR8a8xlarge         = "r8a.8xlarge"
+	InstanceTypeR8a12xlarge        = "r8a.12xlarge"
+	InstanceTypeR8a16xlarge        = "r8a.16xlarge"
+	InstanceTypeR8a24xlarge        = "r8a.24xlarge"
+	InstanceTypeR8a48xlarge        = "r8a.48xlarge"
+	InstanceTypeR8aMetal24xl       = "r8a.metal-24xl"
+	InstanceTypeR8aMetal48xl       = "r8a.metal-48xl"
+	InstanceTypeP6B30048xlarge     = "p6-b300.48xlarge"
+	InstanceTypeC8aMedium          = "c8a.medium"
+	InstanceTypeC8aLarge           = "c8a.large"
+	InstanceTypeC8aXlarge          = "c8a.xlarge"
+	InstanceTypeC8a2xlarge         = "c8a.2xlarge"
+	InstanceTypeC8a4xlarge         = "c8a.4xlarge"
+	InstanceTypeC8a8xlarge         = "c8a.8xlarge"
+	InstanceTypeC8a12xlarge        = "c8a.12xlarge"
+	InstanceTypeC8a16xlarge        = "c8a.16xlarge"
+	InstanceTypeC8a24xlarge        = "c8a.24xlarge"
+	InstanceTypeC8a48xlarge        = "c8a.48xlarge"
+	InstanceTypeC8aMetal24xl       = "c8a.metal-24xl"
+	InstanceTypeC8aMetal48xl       = "c8a.metal-48xl"
+	InstanceTypeC8gb12xlarge       = "c8gb.12xlarge"
+	InstanceTypeC8gb16xlarge       = "c8gb.16xlarge"
+	InstanceTypeC8gb24xlarge       = "c8gb.24xlarge"
+	InstanceTypeC8gb2xlarge        = "c8gb.2xlarge"
+	InstanceTypeC8gb4xlarge        = "c8gb.4xlarge"
+	InstanceTypeC8gb8xlarge        = "c8gb.8xlarge"
+	InstanceTypeC8gbLarge          = "c8gb.large"
+	InstanceTypeC8gbMedium         = "c8gb.medium"
+	InstanceTypeC8gbMetal24xl      = "c8gb.metal-24xl"
+	InstanceTypeC8gbXlarge         = "c8gb.xlarge"
+	InstanceTypeC8gb48xlarge       = "c8gb.48xlarge"
+	InstanceTypeC8gbMetal48xl      = "c8gb.metal-48xl"
+	InstanceTypeM8gb12xlarge       = "m8gb.12xlarge"
+	InstanceTypeM8gb16xlarge       = "m8gb.16xlarge"
+	InstanceTypeM8gb24xlarge       = "m8gb.24xlarge"
+	InstanceTypeM8gb2xlarge        = "m8gb.2xlarge"
+	InstanceTypeM8gb4xlarge        = "m8gb.4xlarge"
+	InstanceTypeM8gb8xlarge        = "m8gb.8xlarge"
+	InstanceTypeM8gbLarge          = "m8gb.large"
+	InstanceTypeM8gbMedium         = "m8gb.medium"
+	InstanceTypeM8gbXlarge         = "m8gb.xlarge"
+	InstanceTypeM8gb48xlarge       = "m8gb.48xlarge"
+	InstanceTypeM8gbMetal24xl      = "m8gb.metal-24xl"
+	InstanceTypeM8gbMetal48xl      = "m8gb.metal-48xl"
+	InstanceTypeM8gn12xlarge       = "m8gn.12xlarge"
+	InstanceTypeM8gn16xlarge       = "m8gn.16xlarge"
+	InstanceTypeM8gn24xlarge       = "m8gn.24xlarge"
+	InstanceTypeM8gn2xlarge        = "m8gn.2xlarge"
+	InstanceTypeM8gn48xlarge       = "m8gn.48xlarge"
+	InstanceTypeM8gn4xlarge        = "m8gn.4xlarge"
+	InstanceTypeM8gn8xlarge        = "m8gn.8xlarge"
+	InstanceTypeM8gnLarge          = "m8gn.large"
+	InstanceTypeM8gnMedium         = "m8gn.medium"
+	InstanceTypeM8gnXlarge         = "m8gn.xlarge"
+	InstanceTypeM8gnMetal24xl      = "m8gn.metal-24xl"
+	InstanceTypeM8gnMetal48xl      = "m8gn.metal-48xl"
+	InstanceTypeX8aedz12xlarge     = "x8aedz.12xlarge"
+	InstanceTypeX8aedz24xlarge     = "x8aedz.24xlarge"
+	InstanceTypeX8aedz3xlarge      = "x8aedz.3xlarge"
+	InstanceTypeX8aedz6xlarge      = "x8aedz.6xlarge"
+	InstanceTypeX8aedzLarge        = "x8aedz.large"
+	InstanceTypeX8aedzMetal12xl    = "x8aedz.metal-12xl"
+	InstanceTypeX8aedzMetal24xl    = "x8aedz.metal-24xl"
+	InstanceTypeX8aedzXlarge       = "x8aedz.xlarge"
+	InstanceTypeM8aznMedium        = "m8azn.medium"
+	InstanceTypeM8aznLarge         = "m8azn.large"
+	InstanceTypeM8aznXlarge        = "m8azn.xlarge"
+	InstanceTypeM8azn3xlarge       = "m8azn.3xlarge"
+	InstanceTypeM8azn6xlarge       = "m8azn.6xlarge"
+	InstanceTypeM8azn12xlarge      = "m8azn.12xlarge"
+	InstanceTypeM8azn24xlarge      = "m8azn.24xlarge"
+	InstanceTypeM8aznMetal12xl     = "m8azn.metal-12xl"
+	InstanceTypeM8aznMetal24xl     = "m8azn.metal-24xl"
+	InstanceTypeX8iLarge           = "x8i.large"
+	InstanceTypeX8iXlarge          = "x8i.xlarge"
+	InstanceTypeX8i2xlarge         = "x8i.2xlarge"
+	InstanceTypeX8i4xlarge         = "x8i.4xlarge"
+	InstanceTypeX8i8xlarge         = "x8i.8xlarge"
+	InstanceTypeX8i12xlarge        = "x8i.12xlarge"
+	InstanceTypeX8i16xlarge        = "x8i.16xlarge"
+	InstanceTypeX8i24xlarge        = "x8i.24xlarge"
+	InstanceTypeX8i32xlarge        = "x8i.32xlarge"
+	InstanceTypeX8i48xlarge        = "x8i.48xlarge"
+	InstanceTypeX8i64xlarge        = "x8i.64xlarge"
+	InstanceTypeX8i96xlarge        = "x8i.96xlarge"
+	InstanceTypeX8iMetal48xl       = "x8i.metal-48xl"
+	InstanceTypeX8iMetal96xl       = "x8i.metal-96xl"
+	InstanceTypeMacM4maxMetal      = "mac-m4max.metal"
+	InstanceTypeG7e2xlarge         = "g7e.2xlarge"
+	InstanceTypeG7e4xlarge         = "g7e.4xlarge"
+	InstanceTypeG7e8xlarge         = "g7e.8xlarge"
+	InstanceTypeG7e12xlarge        = "g7e.12xlarge"
+	InstanceTypeG7e24xlarge        = "g7e.24xlarge"
+	InstanceTypeG7e48xlarge        = "g7e.48xlarge"
+	InstanceTypeR8idLarge          = "r8id.large"
+	InstanceTypeR8idXlarge         = "r8id.xlarge"
+	InstanceTypeR8id2xlarge        = "r8id.2xlarge"
+	InstanceTypeR8id4xlarge        = "r8id.4xlarge"
+	InstanceTypeR8id8xlarge        = "r8id.8xlarge"
+	InstanceTypeR8id12xlarge       = "r8id.12xlarge"
+	InstanceTypeR8id16xlarge       = "r8id.16xlarge"
+	InstanceTypeR8id24xlarge       = "r8id.24xlarge"
+	InstanceTypeR8id32xlarge       = "r8id.32xlarge"
+	InstanceTypeR8id48xlarge       = "r8id.48xlarge"
+	InstanceTypeR8id96xlarge       = "r8id.96xlarge"
+	InstanceTypeR8idMetal48xl      = "r8id.metal-48xl"
+	InstanceTypeR8idMetal96xl      = "r8id.metal-96xl"
+	InstanceTypeC8idLarge          = "c8id.large"
+	InstanceTypeC8idXlarge         = "c8id.xlarge"
+	InstanceTypeC8id2xlarge        = "c8id.2xlarge"
+	InstanceTypeC8id4xlarge        = "c8id.4xlarge"
+	InstanceTypeC8id8xlarge        = "c8id.8xlarge"
+	InstanceTypeC8id12xlarge       = "c8id.12xlarge"
+	InstanceTypeC8id16xlarge       = "c8id.16xlarge"
+	InstanceTypeC8id24xlarge       = "c8id.24xlarge"
+	InstanceTypeC8id32xlarge       = "c8id.32xlarge"
+	InstanceTypeC8id48xlarge       = "c8id.48xlarge"
+	InstanceTypeC8id96xlarge       = "c8id.96xlarge"
+	InstanceTypeC8idMetal48xl      = "c8id.metal-48xl"
+	InstanceTypeC8idMetal96xl      = "c8id.metal-96xl"
+	InstanceTypeM8idLarge          = "m8id.large"
+	InstanceTypeM8idXlarge         = "m8id.xlarge"
+	InstanceTypeM8id2xlarge        = "m8id.2xlarge"
+	InstanceTypeM8id4xlarge        = "m8id.4xlarge"
+	InstanceTypeM8id8xlarge        = "m8id.8xlarge"
+	InstanceTypeM8id12xlarge       = "m8id.12xlarge"
+	InstanceTypeM8id16xlarge       = "m8id.16xlarge"
+	InstanceTypeM8id24xlarge       = "m8id.24xlarge"
+	InstanceTypeM8id32xlarge       = "m8id.32xlarge"
+	InstanceTypeM8id48xlarge       = "m8id.48xlarge"
+	InstanceTypeM8id96xlarge       = "m8id.96xlarge"
+	InstanceTypeM8idMetal48xl      = "m8id.metal-48xl"
+	InstanceTypeM8idMetal96xl      = "m8id.metal-96xl"
+	InstanceTypeHpc8a96xlarge      = "hpc8a.96xlarge"
+)
+
+// Values of InstanceTypeHypervisor.
+const (
+	InstanceTypeHypervisorNitro = "nitro"
+	InstanceTypeHypervisorXen   = "xen"
 )
 
 // Values of IpSource.
@@ -660,6 +3228,78 @@ const (
 const (
 	KeyTypeRsa     = "rsa"
 	KeyTypeEd25519 = "ed25519"
+)
+
+// Values of MarketType.
+const (
+	MarketTypeSpot                             = "spot"
+	MarketTypeCapacityBlock                    = "capacity-block"
+	MarketTypeInterruptibleCapacityReservation = "interruptible-capacity-reservation"
+)
+
+// Values of MonitoringState.
+const (
+	MonitoringStateDisabled  = "disabled"
+	MonitoringStateDisabling = "disabling"
+	MonitoringStateEnabled   = "enabled"
+	MonitoringStatePending   = "pending"
+)
+
+// Values of NestedVirtualizationSpecification.
+const (
+	NestedVirtualizationSpecificationEnabled  = "enabled"
+	NestedVirtualizationSpecificationDisabled = "disabled"
+)
+
+// Values of NetworkInterfaceStatus.
+const (
+	NetworkInterfaceStatusAvailable  = "available"
+	NetworkInterfaceStatusAssociated = "associated"
+	NetworkInterfaceStatusAttaching  = "attaching"
+	NetworkInterfaceStatusInUse      = "in-use"
+	NetworkInterfaceStatusDetaching  = "detaching"
+)
+
+// Values of NitroEnclavesSupport.
+const (
+	NitroEnclavesSupportUnsupported = "unsupported"
+	NitroEnclavesSupportSupported   = "supported"
+)
+
+// Values of NitroTpmSupport.
+const (
+	NitroTpmSupportUnsupported = "unsupported"
+	NitroTpmSupportSupported   = "supported"
+)
+
+// Values of PhcSupport.
+const (
+	PhcSupportUnsupported = "unsupported"
+	PhcSupportSupported   = "supported"
+)
+
+// Values of PlacementGroupStrategy.
+const (
+	PlacementGroupStrategyCluster   = "cluster"
+	PlacementGroupStrategyPartition = "partition"
+	PlacementGroupStrategySpread    = "spread"
+)
+
+// Values of PlatformValues.
+const (
+	PlatformValuesWindows = "Windows"
+)
+
+// Values of ProductCodeValues.
+const (
+	ProductCodeValuesDevpay      = "devpay"
+	ProductCodeValuesMarketplace = "marketplace"
+)
+
+// Values of RebootMigrationSupport.
+const (
+	RebootMigrationSupportUnsupported = "unsupported"
+	RebootMigrationSupportSupported   = "supported"
 )
 
 // Values of ResourceType.
@@ -774,6 +3414,48 @@ const (
 	ResourceTypeIpamPoolAllocation                                     = "ipam-pool-allocation"
 )
 
+// Values of RootDeviceType.
+const (
+	RootDeviceTypeEbs           = "ebs"
+	RootDeviceTypeInstanceStore = "instance-store"
+)
+
+// Values of SecondaryInterfaceStatus.
+const (
+	SecondaryInterfaceStatusAvailable = "available"
+	SecondaryInterfaceStatusInUse     = "in-use"
+)
+
+// Values of SecondaryInterfaceType.
+const (
+	SecondaryInterfaceTypeSecondary = "secondary"
+)
+
+// Values of ShutdownBehavior.
+const (
+	ShutdownBehaviorStop      = "stop"
+	ShutdownBehaviorTerminate = "terminate"
+)
+
+// Values of SpotInstanceType.
+const (
+	SpotInstanceTypeOneTime    = "one-time"
+	SpotInstanceTypePersistent = "persistent"
+)
+
+// Values of StatusName.
+const (
+	StatusNameReachability = "reachability"
+)
+
+// Values of StatusType.
+const (
+	StatusTypePassed           = "passed"
+	StatusTypeFailed           = "failed"
+	StatusTypeInsufficientData = "insufficient-data"
+	StatusTypeInitializing     = "initializing"
+)
+
 // Values of SubnetCidrBlockStateCode.
 const (
 	SubnetCidrBlockStateCodeAssociating    = "associating"
@@ -793,11 +3475,50 @@ const (
 	SubnetStateFailedInsufficientCapacity = "failed-insufficient-capacity"
 )
 
+// Values of SummaryStatus.
+const (
+	SummaryStatusOk               = "ok"
+	SummaryStatusImpaired         = "impaired"
+	SummaryStatusInsufficientData = "insufficient-data"
+	SummaryStatusNotApplicable    = "not-applicable"
+	SummaryStatusInitializing     = "initializing"
+)
+
+// Values of SupportedAdditionalProcessorFeature.
+const (
+	SupportedAdditionalProcessorFeatureAmdSevSnp            = "amd-sev-snp"
+	SupportedAdditionalProcessorFeatureNestedVirtualization = "nested-virtualization"
+)
+
 // Values of Tenancy.
 const (
 	TenancyDefault   = "default"
 	TenancyDedicated = "dedicated"
 	TenancyHost      = "host"
+)
+
+// Values of UsageClassType.
+const (
+	UsageClassTypeSpot          = "spot"
+	UsageClassTypeOnDemand      = "on-demand"
+	UsageClassTypeCapacityBlock = "capacity-block"
+)
+
+// Values of VirtualizationType.
+const (
+	VirtualizationTypeHvm         = "hvm"
+	VirtualizationTypeParavirtual = "paravirtual"
+)
+
+// Values of VolumeType.
+const (
+	VolumeTypeStandard = "standard"
+	VolumeTypeIo1      = "io1"
+	VolumeTypeIo2      = "io2"
+	VolumeTypeGp2      = "gp2"
+	VolumeTypeSc1      = "sc1"
+	VolumeTypeSt1      = "st1"
+	VolumeTypeGp3      = "gp3"
 )
 
 // Values of VpcCidrBlockStateCode.
