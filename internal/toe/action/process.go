@@ -54,6 +54,10 @@ func runProcess(ctx context.Context, c *exec.Call, name string, args ...string) 
 	if console == nil || (c.Step != nil && c.Step.DisableLogging) {
 		console = io.Discard
 	}
+	if console != io.Discard {
+		// stdout and stderr are copied by two goroutines.
+		console = &lockedWriter{w: console}
+	}
 	if console == io.Discard {
 		cmd.Stdout = &stdout
 		cmd.Stderr = errTail
@@ -99,6 +103,18 @@ func runProcess(ctx context.Context, c *exec.Call, name string, args ...string) 
 		return out, fmt.Errorf("running %s: %w", name, err)
 	}
 	return out, nil
+}
+
+// lockedWriter serialises writes from the stdout and stderr copiers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func lastLines(s string, n int) string {
