@@ -10,6 +10,8 @@ package blob
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"regexp"
@@ -70,4 +72,24 @@ type Regions interface {
 // of the same kind without copying bytes (hard links on one filesystem).
 type Linker interface {
 	Link(ctx context.Context, from Store, d Digest) (Desc, error)
+}
+
+// FromHash is the digest of a finished SHA-256 sum.
+func FromHash(sum []byte) Digest {
+	return Digest("sha256:" + hex.EncodeToString(sum))
+}
+
+// FromBytes is the digest of b.
+func FromBytes(b []byte) Digest {
+	s := sha256.Sum256(b)
+	return FromHash(s[:])
+}
+
+// LocalPather is implemented by stores that keep blobs as local files, so
+// that consumers on the same machine (the containerd runtime hydrating a
+// layer) can read them without streaming through the store. The file must
+// be treated as read-only.
+type LocalPather interface {
+	// Path returns the blob's file, or ErrNotFound.
+	Path(d Digest) (string, error)
 }

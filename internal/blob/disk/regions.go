@@ -1,0 +1,51 @@
+package disk
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/kiln-dev/kiln/internal/blob"
+)
+
+// Regions holds one Store per region under a common directory
+// (<dataDir>/blobs/<region>). Stores are opened on first use.
+type Regions struct {
+	root string
+
+	mu     sync.Mutex
+	stores map[string]*Store
+}
+
+var _ blob.Regions = (*Regions)(nil)
+
+// NewRegions returns the regional stores under root.
+func NewRegions(root string) *Regions {
+	return &Regions{root: root, stores: map[string]*Store{}}
+}
+
+var regionRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Region opens region's store.
+func (r *Regions) Region(name string) (blob.Store, error) {
+	return r.Disk(name)
+}
+
+// Disk is Region with the concrete type.
+func (r *Regions) Disk(name string) (*Store, error) {
+	if !regionRE.MatchString(name) {
+		return nil, fmt.Errorf("blob: invalid region name %q", name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.stores[name]; ok {
+		return s, nil
+	}
+	s, err := New(filepath.Join(r.root, name))
+	if err != nil {
+		return nil, err
+	}
+	r.stores[name] = s
+	return s, nil
+}
