@@ -58,6 +58,9 @@ type Image struct {
 	Created            time.Time   `json:"created"`
 	DeprecationTime    *time.Time  `json:"deprecationTime,omitempty"`
 	Source             string      `json:"source,omitempty"` // how it was made: quick-start, import:<file>, create-image:<instance>
+	// Env is the environment an imported container image declares
+	// (PATH=…); empty for images built as root filesystems.
+	Env []string `json:"env,omitempty"`
 }
 
 // Catalog finds and records images. Visibility follows EC2: an account sees
