@@ -441,3 +441,9 @@ func TestSupervisor(t *testing.T) {
 }
 
 var _ = client.Running
+
+func TestConformance(t *testing.T) {
+	requireHost(t)
+	r := newRuntime(t, shortDir(t))
+	runtimetest.Conformance(t, r, []runtime.Layer{busybox(t)}, []string{"/bin/sh", "-c", "exec sleep 1000"}, "i-conf")
+}

@@ -1,0 +1,63 @@
+package fake
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/runtime"
+	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
+)
+
+var layers = []runtime.Layer{runtimetest.Layer([]byte("layer"), nil)}
+
+func TestConformance(t *testing.T) {
+	runtimetest.Conformance(t, New(), layers, nil, "i-fake")
+}
+
+func TestScripting(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	f.BootOutput = "booted %s\n"
+	console := filepath.Join(t.TempDir(), "c.log")
+	boom := errors.New("boom")
+	f.FailNext(OpCreate, boom)
+	spec := runtime.Spec{ID: "i-1", Layers: layers, ConsolePath: console}
+	if err := f.Create(ctx, spec); !errors.Is(err, boom) {
+		t.Fatalf("scripted failure: %v", err)
+	}
+	if err := f.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	f.SetDelay(OpStart, 50*time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := f.Start(cctx, "i-1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("delayed start with short ctx: %v", err)
+	}
+	start := time.Now()
+	if err := f.Start(ctx, "i-1"); err != nil || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("delayed start: %v after %v", err, time.Since(start))
+	}
+	b, _ := os.ReadFile(console)
+	if !strings.Contains(string(b), "booted i-1") {
+		t.Fatalf("console = %q", b)
+	}
+	ch, _ := f.Exited(ctx, "i-1")
+	if err := f.Exit("i-1", 3); err != nil {
+		t.Fatal(err)
+	}
+	if code, ok := <-ch; !ok || code != 3 {
+		t.Fatalf("exit = %d %v", code, ok)
+	}
+	if st, _ := f.Status(ctx, "i-1"); st.Running || st.ExitCode != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	if f.Boots("i-1") != 1 || len(f.Calls()) < 5 {
+		t.Fatalf("boots %d calls %v", f.Boots("i-1"), f.Calls())
+	}
+}

@@ -1,0 +1,107 @@
+package runtimetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/runtime"
+)
+
+// Conformance checks the lifecycle semantics every Runtime shares. layer
+// must hold a root in which args runs until killed (for example a busybox
+// layer and ["/bin/sh", "-c", "exec sleep 1000"]). IDs are prefixed with
+// prefix so that parallel suites do not collide.
+func Conformance(t *testing.T, rt runtime.Runtime, layers []runtime.Layer, args []string, prefix string) {
+	ctx := context.Background()
+	id := func(s string) string { return fmt.Sprintf("%s-%s", prefix, s) }
+
+	t.Run("MissingInstance", func(t *testing.T) {
+		missing := id("missing")
+		if err := rt.Start(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Start: %v, want ErrNotFound", err)
+		}
+		if err := rt.Stop(ctx, missing, 0); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Stop: %v, want ErrNotFound", err)
+		}
+		if err := rt.Delete(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Delete: %v, want ErrNotFound", err)
+		}
+		if _, err := rt.Status(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Status: %v, want ErrNotFound", err)
+		}
+		if _, err := rt.Exited(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("Exited: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("Lifecycle", func(t *testing.T) {
+		spec := runtime.Spec{ID: id("life"), Layers: layers, Args: args, Labels: map[string]string{"owner": "suite"}}
+		if err := rt.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Delete(ctx, spec.ID)
+		if err := rt.Create(ctx, spec); !errors.Is(err, runtime.ErrAlreadyExists) {
+			t.Fatalf("second Create: %v, want ErrAlreadyExists", err)
+		}
+		st, err := rt.Status(ctx, spec.ID)
+		if err != nil || st.Running || st.ID != spec.ID || st.Labels["owner"] != "suite" {
+			t.Fatalf("created: %+v, %v", st, err)
+		}
+		if ch, err := rt.Exited(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		} else if _, ok := <-ch; ok {
+			t.Fatal("Exited of a never-started instance delivered a code")
+		}
+		for range 2 { // starting a running instance is a no-op
+			if err := rt.Start(ctx, spec.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err = rt.Status(ctx, spec.ID)
+		if err != nil || !st.Running || st.Pid == 0 {
+			t.Fatalf("started: %+v, %v", st, err)
+		}
+		list, err := rt.List(ctx)
+		if err != nil || !slices.ContainsFunc(list, func(s runtime.Status) bool { return s.ID == spec.ID && s.Running }) {
+			t.Fatalf("List = %+v, %v", list, err)
+		}
+		ch, err := rt.Exited(ctx, spec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Stop(ctx, spec.ID, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case c, ok := <-ch:
+			if ok {
+				t.Fatalf("Exited delivered %d for a runtime Stop", c)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Exited channel not closed after Stop")
+		}
+		if err := rt.Stop(ctx, spec.ID, 0); err != nil {
+			t.Fatalf("stopping a stopped instance: %v", err)
+		}
+		if st, err := rt.Status(ctx, spec.ID); err != nil || st.Running {
+			t.Fatalf("stopped: %+v, %v", st, err)
+		}
+		if err := rt.Start(ctx, spec.ID); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+		if err := rt.Delete(ctx, spec.ID); err != nil {
+			t.Fatalf("delete running: %v", err)
+		}
+		if _, err := rt.Status(ctx, spec.ID); !errors.Is(err, runtime.ErrNotFound) {
+			t.Fatalf("after Delete: %v", err)
+		}
+		list, _ = rt.List(ctx)
+		if slices.ContainsFunc(list, func(s runtime.Status) bool { return s.ID == spec.ID }) {
+			t.Fatal("deleted instance still listed")
+		}
+	})
+}
