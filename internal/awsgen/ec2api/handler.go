@@ -41,6 +41,7 @@ type Handler interface {
 	ModifyInstanceAttribute(ctx context.Context, in *ModifyInstanceAttributeRequest) error
 	ModifyInstanceMetadataOptions(ctx context.Context, in *ModifyInstanceMetadataOptionsRequest) (*ModifyInstanceMetadataOptionsResult, error)
 	DescribeInstanceTypes(ctx context.Context, in *DescribeInstanceTypesRequest) (*DescribeInstanceTypesResult, error)
+	DescribeImages(ctx context.Context, in *DescribeImagesRequest) (*DescribeImagesResult, error)
 }
 
 // Handlers adapts h to the generic handler table the API layer dispatches on.
@@ -135,6 +136,9 @@ func Handlers(h Handler) map[string]shape.HandlerFunc {
 		},
 		"DescribeInstanceTypes": func(ctx context.Context, in any) (any, error) {
 			return h.DescribeInstanceTypes(ctx, inputOf[DescribeInstanceTypesRequest](in))
+		},
+		"DescribeImages": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeImages(ctx, inputOf[DescribeImagesRequest](in))
 		},
 	}
 }

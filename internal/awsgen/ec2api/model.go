@@ -50,6 +50,7 @@ var (
 	sBlob_                                                  = &shape.Shape{Name: "Blob", Kind: shape.Blob}
 	sBlobAttributeValue_                                    = &shape.Shape{Name: "BlobAttributeValue", Kind: shape.Structure}
 	sBlockDeviceMapping_                                    = &shape.Shape{Name: "BlockDeviceMapping", Kind: shape.Structure}
+	sBlockDeviceMappingList_                                = &shape.Shape{Name: "BlockDeviceMappingList", Kind: shape.List}
 	sBlockDeviceMappingRequestList_                         = &shape.Shape{Name: "BlockDeviceMappingRequestList", Kind: shape.List}
 	sBlockPublicAccessMode_                                 = &shape.Shape{Name: "BlockPublicAccessMode", Kind: shape.String, Enum: []string{"off", "block-bidirectional", "block-ingress"}}
 	sBlockPublicAccessStates_                               = &shape.Shape{Name: "BlockPublicAccessStates", Kind: shape.Structure}
@@ -96,6 +97,8 @@ var (
 	sDescribeAccountAttributesResult_                       = &shape.Shape{Name: "DescribeAccountAttributesResult", Kind: shape.Structure}
 	sDescribeAvailabilityZonesRequest_                      = &shape.Shape{Name: "DescribeAvailabilityZonesRequest", Kind: shape.Structure}
 	sDescribeAvailabilityZonesResult_                       = &shape.Shape{Name: "DescribeAvailabilityZonesResult", Kind: shape.Structure}
+	sDescribeImagesRequest_                                 = &shape.Shape{Name: "DescribeImagesRequest", Kind: shape.Structure}
+	sDescribeImagesResult_                                  = &shape.Shape{Name: "DescribeImagesResult", Kind: shape.Structure}
 	sDescribeInstanceStatusRequest_                         = &shape.Shape{Name: "DescribeInstanceStatusRequest", Kind: shape.Structure}
 	sDescribeInstanceStatusResult_                          = &shape.Shape{Name: "DescribeInstanceStatusResult", Kind: shape.Structure}
 	sDescribeInstanceTypesRequest_                          = &shape.Shape{Name: "DescribeInstanceTypesRequest", Kind: shape.Structure}
@@ -158,6 +161,7 @@ var (
 	sEncryptionInTransitSupported_                          = &shape.Shape{Name: "EncryptionInTransitSupported", Kind: shape.Boolean}
 	sEphemeralNvmeSupport_                                  = &shape.Shape{Name: "EphemeralNvmeSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "required"}}
 	sEventCode_                                             = &shape.Shape{Name: "EventCode", Kind: shape.String, Enum: []string{"instance-reboot", "system-reboot", "system-maintenance", "instance-retirement", "instance-stop"}}
+	sExecutableByStringList_                                = &shape.Shape{Name: "ExecutableByStringList", Kind: shape.List}
 	sFilter_                                                = &shape.Shape{Name: "Filter", Kind: shape.Structure}
 	sFilterList_                                            = &shape.Shape{Name: "FilterList", Kind: shape.List}
 	sFlexibleEnaQueuesSupport_                              = &shape.Shape{Name: "FlexibleEnaQueuesSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
@@ -193,7 +197,13 @@ var (
 	sHypervisorType_                                        = &shape.Shape{Name: "HypervisorType", Kind: shape.String, Enum: []string{"ovm", "xen"}}
 	sIamInstanceProfile_                                    = &shape.Shape{Name: "IamInstanceProfile", Kind: shape.Structure}
 	sIamInstanceProfileSpecification_                       = &shape.Shape{Name: "IamInstanceProfileSpecification", Kind: shape.Structure}
+	sImage_                                                 = &shape.Shape{Name: "Image", Kind: shape.Structure}
 	sImageId_                                               = &shape.Shape{Name: "ImageId", Kind: shape.String}
+	sImageIdStringList_                                     = &shape.Shape{Name: "ImageIdStringList", Kind: shape.List}
+	sImageList_                                             = &shape.Shape{Name: "ImageList", Kind: shape.List}
+	sImageState_                                            = &shape.Shape{Name: "ImageState", Kind: shape.String, Enum: []string{"pending", "available", "invalid", "deregistered", "transient", "failed", "error", "disabled"}}
+	sImageTypeValues_                                       = &shape.Shape{Name: "ImageTypeValues", Kind: shape.String, Enum: []string{"machine", "kernel", "ramdisk"}}
+	sImdsSupportValues_                                     = &shape.Shape{Name: "ImdsSupportValues", Kind: shape.String, Enum: []string{"v2.0"}}
 	sImportKeyPairRequest_                                  = &shape.Shape{Name: "ImportKeyPairRequest", Kind: shape.Structure}
 	sImportKeyPairResult_                                   = &shape.Shape{Name: "ImportKeyPairResult", Kind: shape.Structure}
 	sIncludeUnsupportedInRegion_                            = &shape.Shape{Name: "IncludeUnsupportedInRegion", Kind: shape.Boolean}
@@ -365,6 +375,7 @@ var (
 	sNitroTpmSupportedVersionsList_                         = &shape.Shape{Name: "NitroTpmSupportedVersionsList", Kind: shape.List}
 	sOperatorRequest_                                       = &shape.Shape{Name: "OperatorRequest", Kind: shape.Structure}
 	sOperatorResponse_                                      = &shape.Shape{Name: "OperatorResponse", Kind: shape.Structure}
+	sOwnerStringList_                                       = &shape.Shape{Name: "OwnerStringList", Kind: shape.List}
 	sPeakBandwidthInGbps_                                   = &shape.Shape{Name: "PeakBandwidthInGbps", Kind: shape.Double}
 	sPhcSupport_                                            = &shape.Shape{Name: "PhcSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
 	sPlacement_                                             = &shape.Shape{Name: "Placement", Kind: shape.Structure}
@@ -469,6 +480,7 @@ var (
 	sThreadsPerCoreList_                                    = &shape.Shape{Name: "ThreadsPerCoreList", Kind: shape.List}
 	sTotalMediaMemory_                                      = &shape.Shape{Name: "TotalMediaMemory", Kind: shape.Integer}
 	sTotalNeuronMemory_                                     = &shape.Shape{Name: "TotalNeuronMemory", Kind: shape.Integer}
+	sTpmSupportValues_                                      = &shape.Shape{Name: "TpmSupportValues", Kind: shape.String, Enum: []string{"v2.0"}}
 	sUsageClassType_                                        = &shape.Shape{Name: "UsageClassType", Kind: shape.String, Enum: []string{"spot", "on-demand", "capacity-block"}}
 	sUsageClassTypeList_                                    = &shape.Shape{Name: "UsageClassTypeList", Kind: shape.List}
 	sUserIdGroupPair_                                       = &shape.Shape{Name: "UserIdGroupPair", Kind: shape.Structure}
@@ -611,6 +623,7 @@ func init() {
 		{Name: "VirtualName", Shape: sString_, LocationName: "virtualName", Field: 3},
 	}
 	sBlockDeviceMapping_.GoType = reflect.TypeFor[BlockDeviceMapping]()
+	sBlockDeviceMappingList_.Member = &shape.Member{Name: "member", Shape: sBlockDeviceMapping_, LocationName: "item"}
 	sBlockDeviceMappingRequestList_.Member = &shape.Member{Name: "member", Shape: sBlockDeviceMapping_, LocationName: "BlockDeviceMapping"}
 	sBlockPublicAccessStates_.Members = []*shape.Member{
 		{Name: "InternetGatewayBlockMode", Shape: sBlockPublicAccessMode_, LocationName: "internetGatewayBlockMode"},
@@ -751,6 +764,23 @@ func init() {
 		{Name: "AvailabilityZones", Shape: sAvailabilityZoneList_, LocationName: "availabilityZoneInfo"},
 	}
 	sDescribeAvailabilityZonesResult_.GoType = reflect.TypeFor[DescribeAvailabilityZonesResult]()
+	sDescribeImagesRequest_.Members = []*shape.Member{
+		{Name: "ExecutableUsers", Shape: sExecutableByStringList_, LocationName: "ExecutableBy"},
+		{Name: "ImageIds", Shape: sImageIdStringList_, LocationName: "ImageId", Field: 1},
+		{Name: "Owners", Shape: sOwnerStringList_, LocationName: "Owner", Field: 2},
+		{Name: "IncludeDeprecated", Shape: sBoolean_, Field: 3},
+		{Name: "IncludeDisabled", Shape: sBoolean_, Field: 4},
+		{Name: "MaxResults", Shape: sInteger_, Field: 5},
+		{Name: "NextToken", Shape: sString_, Field: 6},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 7},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 8},
+	}
+	sDescribeImagesRequest_.GoType = reflect.TypeFor[DescribeImagesRequest]()
+	sDescribeImagesResult_.Members = []*shape.Member{
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken"},
+		{Name: "Images", Shape: sImageList_, LocationName: "imagesSet", Field: 1},
+	}
+	sDescribeImagesResult_.GoType = reflect.TypeFor[DescribeImagesResult]()
 	sDescribeInstanceStatusRequest_.Members = []*shape.Member{
 		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId"},
 		{Name: "MaxResults", Shape: sInteger_, Field: 1},
@@ -999,6 +1029,7 @@ func init() {
 		{Name: "Enabled", Shape: sBoolean_},
 	}
 	sEnclaveOptionsRequest_.GoType = reflect.TypeFor[EnclaveOptionsRequest]()
+	sExecutableByStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "ExecutableBy"}
 	sFilter_.Members = []*shape.Member{
 		{Name: "Name", Shape: sString_},
 		{Name: "Values", Shape: sValueStringList_, LocationName: "Value", Field: 1},
@@ -1080,6 +1111,48 @@ func init() {
 		{Name: "Name", Shape: sString_, LocationName: "name", Field: 1},
 	}
 	sIamInstanceProfileSpecification_.GoType = reflect.TypeFor[IamInstanceProfileSpecification]()
+	sImage_.Members = []*shape.Member{
+		{Name: "PlatformDetails", Shape: sString_, LocationName: "platformDetails"},
+		{Name: "UsageOperation", Shape: sString_, LocationName: "usageOperation", Field: 1},
+		{Name: "BlockDeviceMappings", Shape: sBlockDeviceMappingList_, LocationName: "blockDeviceMapping", Field: 2},
+		{Name: "Description", Shape: sString_, LocationName: "description", Field: 3},
+		{Name: "EnaSupport", Shape: sBoolean_, LocationName: "enaSupport", Field: 4},
+		{Name: "Hypervisor", Shape: sHypervisorType_, LocationName: "hypervisor", Field: 5},
+		{Name: "ImageOwnerAlias", Shape: sString_, LocationName: "imageOwnerAlias", Field: 6},
+		{Name: "Name", Shape: sString_, LocationName: "name", Field: 7},
+		{Name: "RootDeviceName", Shape: sString_, LocationName: "rootDeviceName", Field: 8},
+		{Name: "RootDeviceType", Shape: sDeviceType_, LocationName: "rootDeviceType", Field: 9},
+		{Name: "SriovNetSupport", Shape: sString_, LocationName: "sriovNetSupport", Field: 10},
+		{Name: "StateReason", Shape: sStateReason_, LocationName: "stateReason", Field: 11},
+		{Name: "Tags", Shape: sTagList_, LocationName: "tagSet", Field: 12},
+		{Name: "VirtualizationType", Shape: sVirtualizationType_, LocationName: "virtualizationType", Field: 13},
+		{Name: "BootMode", Shape: sBootModeValues_, LocationName: "bootMode", Field: 14},
+		{Name: "TpmSupport", Shape: sTpmSupportValues_, LocationName: "tpmSupport", Field: 15},
+		{Name: "DeprecationTime", Shape: sString_, LocationName: "deprecationTime", Field: 16},
+		{Name: "ImdsSupport", Shape: sImdsSupportValues_, LocationName: "imdsSupport", Field: 17},
+		{Name: "SourceInstanceId", Shape: sString_, LocationName: "sourceInstanceId", Field: 18},
+		{Name: "DeregistrationProtection", Shape: sString_, LocationName: "deregistrationProtection", Field: 19},
+		{Name: "LastLaunchedTime", Shape: sString_, LocationName: "lastLaunchedTime", Field: 20},
+		{Name: "ImageAllowed", Shape: sBoolean_, LocationName: "imageAllowed", Field: 21},
+		{Name: "SourceImageId", Shape: sString_, LocationName: "sourceImageId", Field: 22},
+		{Name: "SourceImageRegion", Shape: sString_, LocationName: "sourceImageRegion", Field: 23},
+		{Name: "FreeTierEligible", Shape: sBoolean_, LocationName: "freeTierEligible", Field: 24},
+		{Name: "ImageId", Shape: sString_, LocationName: "imageId", Field: 25},
+		{Name: "ImageLocation", Shape: sString_, LocationName: "imageLocation", Field: 26},
+		{Name: "State", Shape: sImageState_, LocationName: "imageState", Field: 27},
+		{Name: "OwnerId", Shape: sString_, LocationName: "imageOwnerId", Field: 28},
+		{Name: "CreationDate", Shape: sString_, LocationName: "creationDate", Field: 29},
+		{Name: "Public", Shape: sBoolean_, LocationName: "isPublic", Field: 30},
+		{Name: "ProductCodes", Shape: sProductCodeList_, LocationName: "productCodes", Field: 31},
+		{Name: "Architecture", Shape: sArchitectureValues_, LocationName: "architecture", Field: 32},
+		{Name: "ImageType", Shape: sImageTypeValues_, LocationName: "imageType", Field: 33},
+		{Name: "KernelId", Shape: sString_, LocationName: "kernelId", Field: 34},
+		{Name: "RamdiskId", Shape: sString_, LocationName: "ramdiskId", Field: 35},
+		{Name: "Platform", Shape: sPlatformValues_, LocationName: "platform", Field: 36},
+	}
+	sImage_.GoType = reflect.TypeFor[Image]()
+	sImageIdStringList_.Member = &shape.Member{Name: "member", Shape: sImageId_, LocationName: "ImageId"}
+	sImageList_.Member = &shape.Member{Name: "member", Shape: sImage_, LocationName: "item"}
 	sImportKeyPairRequest_.Members = []*shape.Member{
 		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification"},
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
@@ -1670,6 +1743,7 @@ func init() {
 		{Name: "HiddenByDefault", Shape: sBoolean_, LocationName: "hiddenByDefault", Field: 2},
 	}
 	sOperatorResponse_.GoType = reflect.TypeFor[OperatorResponse]()
+	sOwnerStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "Owner"}
 	sPlacement_.Members = []*shape.Member{
 		{Name: "AvailabilityZoneId", Shape: sAvailabilityZoneId_, LocationName: "availabilityZoneId"},
 		{Name: "Affinity", Shape: sString_, LocationName: "affinity", Field: 1},
@@ -2438,7 +2512,7 @@ var Service = &shape.Service{
 		"DescribeImageReferences":                                         {Name: "DescribeImageReferences", Method: "POST", RequestURI: "/"},
 		"DescribeImageUsageReportEntries":                                 {Name: "DescribeImageUsageReportEntries", Method: "POST", RequestURI: "/"},
 		"DescribeImageUsageReports":                                       {Name: "DescribeImageUsageReports", Method: "POST", RequestURI: "/"},
-		"DescribeImages":                                                  {Name: "DescribeImages", Method: "POST", RequestURI: "/"},
+		"DescribeImages":                                                  {Name: "DescribeImages", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeImagesRequest_, Output: sDescribeImagesResult_},
 		"DescribeImportImageTasks":                                        {Name: "DescribeImportImageTasks", Method: "POST", RequestURI: "/"},
 		"DescribeImportSnapshotTasks":                                     {Name: "DescribeImportSnapshotTasks", Method: "POST", RequestURI: "/"},
 		"DescribeInstanceAttribute":                                       {Name: "DescribeInstanceAttribute", Method: "POST", RequestURI: "/"},
@@ -2926,6 +3000,7 @@ var Service = &shape.Service{
 		"Blob":                                                  sBlob_,
 		"BlobAttributeValue":                                    sBlobAttributeValue_,
 		"BlockDeviceMapping":                                    sBlockDeviceMapping_,
+		"BlockDeviceMappingList":                                sBlockDeviceMappingList_,
 		"BlockDeviceMappingRequestList":                         sBlockDeviceMappingRequestList_,
 		"BlockPublicAccessMode":                                 sBlockPublicAccessMode_,
 		"BlockPublicAccessStates":                               sBlockPublicAccessStates_,
@@ -2972,6 +3047,8 @@ var Service = &shape.Service{
 		"DescribeAccountAttributesResult":                       sDescribeAccountAttributesResult_,
 		"DescribeAvailabilityZonesRequest":                      sDescribeAvailabilityZonesRequest_,
 		"DescribeAvailabilityZonesResult":                       sDescribeAvailabilityZonesResult_,
+		"DescribeImagesRequest":                                 sDescribeImagesRequest_,
+		"DescribeImagesResult":                                  sDescribeImagesResult_,
 		"DescribeInstanceStatusRequest":                         sDescribeInstanceStatusRequest_,
 		"DescribeInstanceStatusResult":                          sDescribeInstanceStatusResult_,
 		"DescribeInstanceTypesRequest":                          sDescribeInstanceTypesRequest_,
@@ -3034,6 +3111,7 @@ var Service = &shape.Service{
 		"EncryptionInTransitSupported":                          sEncryptionInTransitSupported_,
 		"EphemeralNvmeSupport":                                  sEphemeralNvmeSupport_,
 		"EventCode":                                             sEventCode_,
+		"ExecutableByStringList":                                sExecutableByStringList_,
 		"Filter":                                                sFilter_,
 		"FilterList":                                            sFilterList_,
 		"FlexibleEnaQueuesSupport":                              sFlexibleEnaQueuesSupport_,
@@ -3069,7 +3147,13 @@ var Service = &shape.Service{
 		"HypervisorType":                                        sHypervisorType_,
 		"IamInstanceProfile":                                    sIamInstanceProfile_,
 		"IamInstanceProfileSpecification":                       sIamInstanceProfileSpecification_,
+		"Image":                                                 sImage_,
 		"ImageId":                                               sImageId_,
+		"ImageIdStringList":                                     sImageIdStringList_,
+		"ImageList":                                             sImageList_,
+		"ImageState":                                            sImageState_,
+		"ImageTypeValues":                                       sImageTypeValues_,
+		"ImdsSupportValues":                                     sImdsSupportValues_,
 		"ImportKeyPairRequest":                                  sImportKeyPairRequest_,
 		"ImportKeyPairResult":                                   sImportKeyPairResult_,
 		"IncludeUnsupportedInRegion":                            sIncludeUnsupportedInRegion_,
@@ -3241,6 +3325,7 @@ var Service = &shape.Service{
 		"NitroTpmSupportedVersionsList":                         sNitroTpmSupportedVersionsList_,
 		"OperatorRequest":                                       sOperatorRequest_,
 		"OperatorResponse":                                      sOperatorResponse_,
+		"OwnerStringList":                                       sOwnerStringList_,
 		"PeakBandwidthInGbps":                                   sPeakBandwidthInGbps_,
 		"PhcSupport":                                            sPhcSupport_,
 		"Placement":                                             sPlacement_,
@@ -3345,6 +3430,7 @@ var Service = &shape.Service{
 		"ThreadsPerCoreList":                                    sThreadsPerCoreList_,
 		"TotalMediaMemory":                                      sTotalMediaMemory_,
 		"TotalNeuronMemory":                                     sTotalNeuronMemory_,
+		"TpmSupportValues":                                      sTpmSupportValues_,
 		"UsageClassType":                                        sUsageClassType_,
 		"UsageClassTypeList":                                    sUsageClassTypeList_,
 		"UserIdGroupPair":                                       sUserIdGroupPair_,

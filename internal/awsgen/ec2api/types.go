@@ -273,6 +273,25 @@ type DescribeAvailabilityZonesResult struct {
 	AvailabilityZones []AvailabilityZone
 }
 
+// DescribeImagesRequest is the model shape DescribeImagesRequest.
+type DescribeImagesRequest struct {
+	ExecutableUsers   []string
+	ImageIds          []string
+	Owners            []string
+	IncludeDeprecated *bool
+	IncludeDisabled   *bool
+	MaxResults        *int32
+	NextToken         string
+	DryRun            *bool
+	Filters           []Filter
+}
+
+// DescribeImagesResult is the model shape DescribeImagesResult.
+type DescribeImagesResult struct {
+	NextToken string
+	Images    []Image
+}
+
 // DescribeInstanceStatusRequest is the model shape DescribeInstanceStatusRequest.
 type DescribeInstanceStatusRequest struct {
 	InstanceIds             []string
@@ -637,6 +656,47 @@ type IamInstanceProfile struct {
 type IamInstanceProfileSpecification struct {
 	Arn  string
 	Name string
+}
+
+// Image is the model shape Image.
+type Image struct {
+	PlatformDetails          string
+	UsageOperation           string
+	BlockDeviceMappings      []BlockDeviceMapping
+	Description              string
+	EnaSupport               *bool
+	Hypervisor               string
+	ImageOwnerAlias          string
+	Name                     string
+	RootDeviceName           string
+	RootDeviceType           string
+	SriovNetSupport          string
+	StateReason              *StateReason
+	Tags                     []Tag
+	VirtualizationType       string
+	BootMode                 string
+	TpmSupport               string
+	DeprecationTime          string
+	ImdsSupport              string
+	SourceInstanceId         string
+	DeregistrationProtection string
+	LastLaunchedTime         string
+	ImageAllowed             *bool
+	SourceImageId            string
+	SourceImageRegion        string
+	FreeTierEligible         *bool
+	ImageId                  string
+	ImageLocation            string
+	State                    string
+	OwnerId                  string
+	CreationDate             string
+	Public                   *bool
+	ProductCodes             []ProductCode
+	Architecture             string
+	ImageType                string
+	KernelId                 string
+	RamdiskId                string
+	Platform                 string
 }
 
 // ImportKeyPairRequest is the model shape ImportKeyPairRequest.
@@ -1881,6 +1941,30 @@ const (
 const (
 	HypervisorTypeOvm = "ovm"
 	HypervisorTypeXen = "xen"
+)
+
+// Values of ImageState.
+const (
+	ImageStatePending      = "pending"
+	ImageStateAvailable    = "available"
+	ImageStateInvalid      = "invalid"
+	ImageStateDeregistered = "deregistered"
+	ImageStateTransient    = "transient"
+	ImageStateFailed       = "failed"
+	ImageStateError        = "error"
+	ImageStateDisabled     = "disabled"
+)
+
+// Values of ImageTypeValues.
+const (
+	ImageTypeValuesMachine = "machine"
+	ImageTypeValuesKernel  = "kernel"
+	ImageTypeValuesRamdisk = "ramdisk"
+)
+
+// Values of ImdsSupportValues.
+const (
+	ImdsSupportValuesV20 = "v2.0"
 )
 
 // Values of InstanceAttributeName.
@@ -3495,6 +3579,11 @@ const (
 	TenancyDefault   = "default"
 	TenancyDedicated = "dedicated"
 	TenancyHost      = "host"
+)
+
+// Values of TpmSupportValues.
+const (
+	TpmSupportValuesV20 = "v2.0"
 )
 
 // Values of UsageClassType.

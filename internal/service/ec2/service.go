@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/kiln-dev/kiln/internal/clock"
+	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/reqctx"
 	"github.com/kiln-dev/kiln/internal/store"
 )
@@ -19,6 +20,7 @@ type Service struct {
 	st    store.Store
 	clock clock.Clock
 
+	images     image.Catalog // AMIs; set with SetImages
 	defaultsMu sync.Mutex
 	defaults   map[string]bool // account/region pairs whose default VPC exists
 }
