@@ -36,6 +36,12 @@ type Instance struct {
 	LaunchTime                                                     time.Time
 	Architecture                                                   string // x86_64
 	Options                                                        Options
+	// InterfaceID is the primary network interface (eni-…); omitted from
+	// the tree when empty.
+	InterfaceID string
+	// AvailabilityZoneID (use1-az1); derived from AvailabilityZone when
+	// empty.
+	AvailabilityZoneID string
 }
 
 // PublicKey is a key pair's public key in OpenSSH form.
