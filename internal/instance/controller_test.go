@@ -40,7 +40,7 @@ func (m memBlobs) Stat(_ context.Context, d blob.Digest) (blob.Desc, error) {
 	}
 	return blob.Desc{Digest: d, Size: int64(len(b))}, nil
 }
-func (m memBlobs) Delete(context.Context, blob.Digest) error            { return errors.New("read-only") }
+func (m memBlobs) Delete(context.Context, blob.Digest) error         { return errors.New("read-only") }
 func (m memBlobs) Walk(context.Context, func(blob.Desc) error) error { return nil }
 
 type harness struct {
@@ -221,7 +221,9 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("bridge subnets %v", h.nn.Subnets)
 	}
 
-	h.request(id, func(r instance.Record, now time.Time) (instance.Record, error) { return instance.RequestStop(r, now, false) })
+	h.request(id, func(r instance.Record, now time.Time) (instance.Record, error) {
+		return instance.RequestStop(r, now, false)
+	})
 	r = h.get(id)
 	wantState(t, r, instance.Stopped)
 	if h.rt.Running(id) || !h.rt.Exists(id) {
@@ -297,7 +299,9 @@ func TestInstanceInitiatedShutdown(t *testing.T) {
 	}
 	// A stop by the user is not an instance-initiated shutdown.
 	c := h.launch("i-0000000000000000c", nil)
-	h.request(c.ID, func(r instance.Record, now time.Time) (instance.Record, error) { return instance.RequestStop(r, now, true) })
+	h.request(c.ID, func(r instance.Record, now time.Time) (instance.Record, error) {
+		return instance.RequestStop(r, now, true)
+	})
 	if r := h.get(c.ID); *r.Reason != instance.ReasonUserShutdown {
 		t.Fatalf("reason %v", r.Reason)
 	}
@@ -357,7 +361,9 @@ func TestReconcileAfterCrash(t *testing.T) {
 	stopped := h.launch("i-00000000000000012", nil)   // stopped, container kept
 	vanished := h.launch("i-00000000000000013", nil)  // container wiped while kiln was away
 	terminate := h.launch("i-00000000000000014", nil) // kiln died mid-terminate
-	h.request(stopped.ID, func(r instance.Record, now time.Time) (instance.Record, error) { return instance.RequestStop(r, now, false) })
+	h.request(stopped.ID, func(r instance.Record, now time.Time) (instance.Record, error) {
+		return instance.RequestStop(r, now, false)
+	})
 	h.c.Close() // kill -9: the loop is gone, the runtime keeps running
 
 	// Mid-terminate: the record says shutting-down, the container is
