@@ -1,6 +1,8 @@
 package kiln
 
 import (
+	"path/filepath"
+
 	"github.com/kiln-dev/kiln/internal/api"
 	"github.com/kiln-dev/kiln/internal/api/cbor"
 	"github.com/kiln-dev/kiln/internal/api/jsonproto"
@@ -24,6 +26,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/awsgen/stsapi"
 	"github.com/kiln-dev/kiln/internal/service/cloudwatch"
 	"github.com/kiln-dev/kiln/internal/service/ec2"
+	"github.com/kiln-dev/kiln/internal/service/s3"
 	"github.com/kiln-dev/kiln/internal/service/scheduler"
 	"github.com/kiln-dev/kiln/internal/service/sts"
 )
@@ -39,6 +42,7 @@ func newAPI(k *Kiln) *api.Server {
 	s.Register(ec2api.Service, ec2api.Handlers(ec2.New(k.Store, k.opts.Clock)))
 	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))
 	s.Register(schedulerapi.Service, schedulerapi.Handlers(scheduler.New(k.Store, k.opts.Clock)))
+	s.RegisterStreamer("s3", s3.New(s3.Config{Dir: filepath.Join(k.opts.DataDir, "s3"), Store: k.Store, Clock: k.opts.Clock, Log: k.opts.Log}))
 	// Services whose operations all answer "not implemented" for now, in
 	// their own protocols.
 	s.Register(imagebuilderapi.Service, nil)
