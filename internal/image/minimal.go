@@ -30,6 +30,9 @@ type MinimalOptions struct {
 	Force bool
 }
 
+// ErrNoBusybox: the static busybox kiln-minimal is built from is missing.
+var ErrNoBusybox = errors.New("image: kiln-minimal needs a static busybox")
+
 // FindBusybox returns the busybox binary to build kiln-minimal from.
 func FindBusybox() (string, error) {
 	for _, p := range busyboxPaths {
@@ -37,7 +40,7 @@ func FindBusybox() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("image: kiln-minimal needs a static busybox at %s; install Debian's busybox-static package (apt-get install busybox-static)", strings.Join(busyboxPaths, " or "))
+	return "", fmt.Errorf("%w at %s; install Debian's busybox-static package (apt-get install busybox-static)", ErrNoBusybox, strings.Join(busyboxPaths, " or "))
 }
 
 // BuildMinimal builds the kiln-minimal quick-start image from the local
