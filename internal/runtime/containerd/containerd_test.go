@@ -98,11 +98,19 @@ var layerOpens atomic.Int64
 
 func busybox(t testing.TB) runtime.Layer {
 	t.Helper()
-	b, _, err := runtimetest.BusyboxLayer("")
+	l, _, err := busyboxBytes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runtimetest.Layer(b, &layerOpens)
+	return l
+}
+
+func busyboxBytes() (runtime.Layer, []byte, error) {
+	b, _, err := runtimetest.BusyboxLayer("")
+	if err != nil {
+		return runtime.Layer{}, nil, err
+	}
+	return runtimetest.Layer(b, &layerOpens), b, nil
 }
 
 func waitFor(t testing.TB, what string, max time.Duration, f func() bool) {

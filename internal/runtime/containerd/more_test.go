@@ -1,0 +1,158 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/netns"
+	"github.com/kiln-dev/kiln/internal/runtime"
+)
+
+// TestNetworkNamespace: an instance joins the namespace netns made and
+// reaches a host server on the metadata address, which sees its address.
+func TestNetworkNamespace(t *testing.T) {
+	requireHost(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("precondition: nft not installed")
+	}
+	ctx := context.Background()
+	tag := fmt.Sprintf("kr%d", os.Getpid()%100000)
+	n, err := netns.New(netns.Options{Bridge: tag, Table: tag, Prefix: tag + "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Teardown(context.Background()) })
+	if err := n.Setup(ctx, []netip.Prefix{netip.MustParsePrefix("10.213.64.0/20")}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "169.254.169.254:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "caller="+r.RemoteAddr+"\n")
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+
+	dir := shortDir(t)
+	r := newRuntime(t, dir)
+	id := "i-net" + strconv.Itoa(os.Getpid())
+	a, err := n.Attach(ctx, id, netip.MustParsePrefix("10.213.64.10/20"), net.HardwareAddr{2, 0, 0, 0, 0, 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	console := filepath.Join(dir, "net.log")
+	spec := runtime.Spec{ID: id, Layers: []runtime.Layer{busybox(t)}, NetNSPath: a.NetNSPath, ConsolePath: console,
+		Args: []string{"/bin/sh", "-c", "ip -4 addr show eth0; wget -qO- http://" + l.Addr().String() + "/; exec sleep 1000"}}
+	if err := r.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "metadata answer in console", 10*time.Second, func() bool {
+		return strings.Contains(readFile(console), "caller=10.213.64.10:")
+	})
+	if err := r.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Detach(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKill9 runs a runtime in a child process that is killed with
+// SIGKILL after starting an instance: containerd and the instance keep
+// running, and a new runtime adopts and stops it.
+func TestKill9(t *testing.T) {
+	if os.Getenv("KILN_RUNTIME_CHILD") != "" {
+		return // the child's work is done by TestMain
+	}
+	requireHost(t)
+	dir := shortDir(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9$")
+	cmd.Env = append(os.Environ(), "KILN_RUNTIME_CHILD="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	nr, _ := io.ReadAtLeast(out, buf, 1)
+	line := strings.TrimSpace(string(buf[:nr]))
+	if !strings.HasPrefix(line, "running ") {
+		cmd.Process.Kill()
+		t.Fatalf("child said %q", line)
+	}
+	var cpid, ipid int
+	fmt.Sscanf(line, "running %d %d", &cpid, &ipid)
+	t.Cleanup(func() {
+		if isContainerd(cpid) {
+			syscall.Kill(cpid, syscall.SIGTERM)
+			waitGone(cpid, 10*time.Second)
+		}
+	})
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	time.Sleep(200 * time.Millisecond)
+	if !isContainerd(cpid) {
+		t.Fatal("containerd died with kiln")
+	}
+	if !procAlive(ipid) {
+		t.Fatal("instance died with kiln")
+	}
+	r := newRuntime(t, dir)
+	if r.DaemonPid() != cpid {
+		t.Fatalf("new runtime did not re-use containerd %d (got %d)", cpid, r.DaemonPid())
+	}
+	st, err := r.Status(context.Background(), "i-k9")
+	if err != nil || !st.Running || st.Pid != ipid {
+		t.Fatalf("adopted status %+v %v", st, err)
+	}
+	if err := r.Delete(context.Background(), "i-k9"); err != nil {
+		t.Fatal(err)
+	}
+	if procAlive(ipid) {
+		t.Fatal("instance alive after Delete")
+	}
+}
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("KILN_RUNTIME_CHILD"); dir != "" {
+		ctx := context.Background()
+		r, err := New(ctx, Options{DataDir: dir})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		b, _, _ := busyboxBytes()
+		if err := r.Create(ctx, runtime.Spec{ID: "i-k9", Layers: []runtime.Layer{b}, Args: []string{"/bin/sh", "-c", "exec sleep 1000"}}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := r.Start(ctx, "i-k9"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		st, _ := r.Status(ctx, "i-k9")
+		fmt.Printf("running %d %d\n", r.DaemonPid(), st.Pid)
+		select {} // until killed
+	}
+	os.Exit(m.Run())
+}
