@@ -190,8 +190,17 @@ func (c *Controller) watchExit(id string) {
 		case <-ctx.Done():
 			return
 		case code, ok := <-ch:
-			if !ok || !c.dropWatch(id, w) {
-				return
+			if !c.dropWatch(id, w) {
+				return // the controller itself ended the task
+			}
+			if !ok {
+				// Closed without a code: the task may have ended before
+				// the watch began. Ask.
+				st, err := c.rt.Status(c.ctx, id)
+				if err != nil || st.Running {
+					return
+				}
+				code = st.ExitCode
 			}
 			c.exited(key, code)
 		}
