@@ -446,6 +446,27 @@ func TestSupervisor(t *testing.T) {
 	if st2.Pid != st.Pid {
 		t.Fatalf("pid after restart %d, want %d", st2.Pid, st.Pid)
 	}
+	// An Exited waiter survives another containerd restart and still
+	// reports the instance's own exit.
+	ch, err := r.Exited(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid2 := r.DaemonPid()
+	_ = syscall.Kill(pid2, syscall.SIGKILL)
+	waitFor(t, "containerd restarted again", 20*time.Second, func() bool {
+		p := r.DaemonPid()
+		return p != pid2 && p > 0 && serving(ctx, r.Address())
+	})
+	_ = syscall.Kill(st.Pid, syscall.SIGKILL) // the instance "powers off"
+	select {
+	case code, ok := <-ch:
+		if !ok || code != 137 {
+			t.Fatalf("exit after containerd restart = %d, %v; want 137", code, ok)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit reported after containerd restart")
+	}
 }
 
 var _ = client.Running

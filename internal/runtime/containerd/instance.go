@@ -324,16 +324,57 @@ func (r *Runtime) Exited(ctx context.Context, id string) (<-chan int, error) {
 	}
 	go func() {
 		defer close(ch)
-		select {
-		case es := <-waitC:
-			if es.Error() != nil || r.wasKilled(id, pid) {
+		for {
+			select {
+			case es := <-waitC:
+				if es.Error() == nil {
+					if !r.wasKilled(id, pid) {
+						ch <- int(es.ExitCode())
+					}
+					return
+				}
+			case <-r.bg.Done():
 				return
 			}
-			ch <- int(es.ExitCode())
-		case <-r.bg.Done():
+			// The wait failed (containerd restarting): wait again on the
+			// same task once containerd answers.
+			if waitC = r.rewait(id, pid); waitC == nil {
+				return
+			}
 		}
 	}()
 	return ch, nil
+}
+
+// rewait waits on the task of id again after a failed wait; nil when the
+// task is gone, replaced or the runtime closed.
+func (r *Runtime) rewait(id string, pid uint32) <-chan client.ExitStatus {
+	ctx := r.ns(r.bg)
+	for {
+		select {
+		case <-r.bg.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+		c, err := r.client.LoadContainer(ctx, id)
+		if errdefs.IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			continue
+		}
+		t, err := c.Task(ctx, nil)
+		if errdefs.IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			continue
+		}
+		if t.Pid() != pid {
+			return nil
+		}
+		if waitC, err := t.Wait(ctx); err == nil {
+			return waitC
+		}
+	}
 }
 
 func (r *Runtime) markKilled(id string, pid uint32) {

@@ -117,6 +117,11 @@ func TestKill9(t *testing.T) {
 	if !procAlive(ipid) {
 		t.Fatal("instance died with kiln")
 	}
+	// The shim keeps writing the console while kiln is gone.
+	n1 := strings.Count(readFile(filepath.Join(dir, "k9.log")), "tick")
+	waitFor(t, "console written without kiln", 5*time.Second, func() bool {
+		return strings.Count(readFile(filepath.Join(dir, "k9.log")), "tick") > n1+3
+	})
 	r := newRuntime(t, dir)
 	if r.DaemonPid() != cpid {
 		t.Fatalf("new runtime did not re-use containerd %d (got %d)", cpid, r.DaemonPid())
@@ -142,7 +147,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		b, _, _ := busyboxBytes()
-		if err := r.Create(ctx, runtime.Spec{ID: "i-k9", Layers: []runtime.Layer{b}, Args: []string{"/bin/sh", "-c", "exec sleep 1000"}}); err != nil {
+		if err := r.Create(ctx, runtime.Spec{ID: "i-k9", Layers: []runtime.Layer{b}, ConsolePath: filepath.Join(dir, "k9.log"),
+			Args: []string{"/bin/sh", "-c", "while true; do echo tick; sleep 0.1; done"}}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
