@@ -23,6 +23,8 @@ type Service struct {
 	images     image.Catalog // AMIs; set with SetImages
 	defaultsMu sync.Mutex
 	defaults   map[string]bool // account/region pairs whose default VPC exists
+
+	inst *InstanceDeps // instance actions (EnableInstances); nil: not enabled
 }
 
 // New returns the EC2 service.
