@@ -15,6 +15,7 @@ var notFoundCodes = map[string]string{
 	"security-group": "InvalidGroup.NotFound",
 	"vpc":            "InvalidVpcID.NotFound",
 	"subnet":         "InvalidSubnetID.NotFound",
+	"instance":       "InvalidInstanceID.NotFound",
 }
 
 // resolveResources checks that every ID names an existing resource of the

@@ -15,6 +15,9 @@ import (
 	"github.com/kiln-dev/kiln/internal/store"
 )
 
+// kindInstance is the store kind of instance records.
+const kindInstance = instance.Kind
+
 // InstanceController is what the EC2 API needs of the instance controller
 // (internal/instance.Controller): the API writes requested transitions
 // into the records and kicks the loop, which does the rest.

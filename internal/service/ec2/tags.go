@@ -15,6 +15,7 @@ var resourceTypes = map[string]struct{ typ, kind string }{
 	"sg":     {"security-group", kindSecurityGroup},
 	"vpc":    {"vpc", kindVPC},
 	"subnet": {"subnet", kindSubnet},
+	"i":      {"instance", kindInstance},
 }
 
 // resourceOf classifies a resource ID.
