@@ -165,8 +165,8 @@ apt:
 		t.Errorf("warnings = %v, want 2 (relative path, bad encoding)", warns)
 	}
 	want := &Config{
-		BootCmd:    []Command{{Shell: "echo boot"}, {Argv: []string{"sh", "-c", "echo 'quoted'"}}},
-		RunCmd:     []Command{{Shell: "single line"}},
+		BootCmd: []Command{{Shell: "echo boot"}, {Argv: []string{"sh", "-c", "echo 'quoted'"}}},
+		RunCmd:  []Command{{Shell: "single line"}},
 		WriteFiles: []WriteFile{
 			{Path: "/etc/a", Content: []byte("plain"), Owner: "web:web", Permissions: 0o600},
 			{Path: "/etc/b", Content: []byte("hello"), Permissions: 0o755},
