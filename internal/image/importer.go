@@ -76,8 +76,8 @@ func sanitizeName(s string) string {
 	if len(s) > 128 {
 		s = s[:128]
 	}
-	for len(s) < 3 {
-		s += "-"
+	if len(s) < 3 {
+		s += "-image"
 	}
 	return s
 }
