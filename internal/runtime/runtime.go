@@ -95,3 +95,17 @@ type Runtime interface {
 	// Close releases the runtime (it never stops running instances).
 	Close() error
 }
+
+// Capturer is implemented by runtimes that can turn an instance's disk
+// changes into an image layer (CreateImage). Consumers type-assert it.
+type Capturer interface {
+	// Capture writes the changes of the instance's root filesystem
+	// relative to its image layers to w as an uncompressed tar layer
+	// (OCI whiteouts for deletions) and returns its digest and size. The
+	// instance may be running; pause it for a consistent capture.
+	Capture(ctx context.Context, id string, w io.Writer) (blob.Desc, error)
+	// Pause freezes every process of a running instance (NoReboot
+	// captures); Resume thaws them.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+}

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/netns"
 	"github.com/kiln-dev/kiln/internal/runtime"
+	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
 )
 
 // TestNetworkNamespace: an instance joins the namespace netns made and
@@ -161,4 +164,76 @@ func TestMain(m *testing.M) {
 		select {} // until killed
 	}
 	os.Exit(m.Run())
+}
+
+// TestCapture: the diff of a running instance's root holds what it wrote
+// and a whiteout for what it deleted, and nothing of the image.
+func TestCapture(t *testing.T) {
+	requireHost(t)
+	ctx := context.Background()
+	dir := shortDir(t)
+	r := newRuntime(t, dir)
+	console := filepath.Join(dir, "cap.log")
+	spec := runtime.Spec{ID: "i-cap", Layers: []runtime.Layer{busybox(t)}, ConsolePath: console,
+		Args: []string{"/bin/sh", "-c", "mkdir -p /opt/app; echo built > /opt/app/version; rm /etc/hostname; echo ready; exec sleep 1000"}}
+	if err := r.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready", 10*time.Second, func() bool { return strings.Contains(readFile(console), "ready") })
+	if err := r.Pause(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	desc, err := r.Capture(ctx, spec.ID, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Resume(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if desc.Size != int64(buf.Len()) || desc.Digest != runtimetest.DigestOf([]byte(buf.String())) {
+		t.Fatalf("desc %+v does not match %d bytes", desc, buf.Len())
+	}
+	names := tarNames(t, buf.String())
+	for _, want := range []string{"opt/app/version", "etc/.wh.hostname"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("capture lacks %s: %v", want, names)
+		}
+	}
+	if slices.Contains(names, "bin/busybox") {
+		t.Errorf("capture holds image content: %v", names)
+	}
+	// The captured layer boots as the top of a new image.
+	layer := runtimetest.Layer([]byte(buf.String()), nil)
+	child := runtime.Spec{ID: "i-cap2", Layers: []runtime.Layer{busybox(t), layer}, ConsolePath: filepath.Join(dir, "cap2.log"),
+		Args: []string{"/bin/sh", "-c", "cat /opt/app/version; test -e /etc/hostname || echo hostname-gone"}}
+	if err := r.Create(ctx, child); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, child.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "child boot", 10*time.Second, func() bool {
+		s := readFile(filepath.Join(dir, "cap2.log"))
+		return strings.Contains(s, "built") && strings.Contains(s, "hostname-gone")
+	})
+}
+
+func tarNames(t *testing.T, s string) []string {
+	t.Helper()
+	tr := tar.NewReader(strings.NewReader(s))
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, strings.TrimPrefix(h.Name, "./"))
+	}
 }

@@ -55,6 +55,8 @@ type Runtime struct {
 	calls   []Call
 	nextPid int
 	closed  bool
+	diffs   map[string]map[string]string
+	paused  map[string]bool
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)

@@ -61,3 +61,24 @@ func TestScripting(t *testing.T) {
 		t.Fatalf("boots %d calls %v", f.Boots("i-1"), f.Calls())
 	}
 }
+
+func TestCapture(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	if err := f.Create(ctx, runtime.Spec{ID: "i-c", Layers: layers}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetDiff("i-c", map[string]string{"etc/motd": "hi\n"})
+	var buf strings.Builder
+	d, err := f.Capture(ctx, "i-c", &buf)
+	if err != nil || d.Size != int64(buf.Len()) || !strings.Contains(buf.String(), "etc/motd") {
+		t.Fatalf("capture %+v %v", d, err)
+	}
+	if err := f.Pause(ctx, "i-c"); err == nil {
+		t.Fatal("pausing a stopped instance succeeded")
+	}
+	f.Start(ctx, "i-c")
+	if err := f.Pause(ctx, "i-c"); err != nil || !f.Paused("i-c") {
+		t.Fatal(err)
+	}
+}

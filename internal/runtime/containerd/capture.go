@@ -1,0 +1,114 @@
+package containerd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/diff"
+	"github.com/containerd/errdefs"
+
+	"github.com/kiln-dev/kiln/internal/blob"
+	"github.com/kiln-dev/kiln/internal/runtime"
+)
+
+var _ runtime.Capturer = (*Runtime)(nil)
+
+// Capture computes, inside containerd (diff service, so nothing is
+// mounted in kiln's process), the difference between the instance's root
+// snapshot and its parent chain as an uncompressed tar, and copies it to
+// w. The intermediate content lives under an expiring lease and is deleted
+// afterwards.
+func (r *Runtime) Capture(ctx context.Context, id string, w io.Writer) (blob.Desc, error) {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return blob.Desc{}, mapErr(id, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return blob.Desc{}, mapErr(id, err)
+	}
+	var out blob.Desc
+	err = r.withLease(ctx, func(ctx context.Context) error {
+		sn := r.client.SnapshotService(info.Snapshotter)
+		si, err := sn.Stat(ctx, info.SnapshotKey)
+		if err != nil {
+			return mapErr(id, err)
+		}
+		upper, err := sn.Mounts(ctx, info.SnapshotKey)
+		if err != nil {
+			return mapErr(id, err)
+		}
+		viewKey := "capture-" + randomHex() + "-" + id
+		lower, err := sn.View(ctx, viewKey, si.Parent)
+		if err != nil {
+			return fmt.Errorf("containerd: %s: view of the image layers: %w", id, err)
+		}
+		defer func() {
+			cctx, cancel := cleanupCtx(ctx)
+			defer cancel()
+			_ = sn.Remove(cctx, viewKey)
+		}()
+		desc, err := r.client.DiffService().Compare(ctx, lower, upper,
+			diff.WithMediaType(layerMediaType), diff.WithReference("kiln-capture-"+randomHex()))
+		if err != nil {
+			return fmt.Errorf("containerd: %s: diff: %w", id, err)
+		}
+		cs := r.client.ContentStore()
+		defer func() {
+			cctx, cancel := cleanupCtx(ctx)
+			defer cancel()
+			if err := cs.Delete(cctx, desc.Digest); err != nil && !errdefs.IsNotFound(err) {
+				r.log.Warn("capture: delete diff content", "id", id, "err", err)
+			}
+		}()
+		ra, err := cs.ReaderAt(ctx, desc)
+		if err != nil {
+			return err
+		}
+		defer ra.Close()
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, h), content.NewReader(ra))
+		if err != nil {
+			return err
+		}
+		out = blob.Desc{Digest: blob.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))), Size: n}
+		if string(out.Digest) != desc.Digest.String() {
+			return fmt.Errorf("%w: diff content %s read as %s", blob.ErrDigestMismatch, desc.Digest, out.Digest)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Pause freezes the instance's processes (cgroup freezer).
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return mapErr(id, err)
+	}
+	t, err := c.Task(ctx, nil)
+	if err != nil {
+		return mapErr(id, err)
+	}
+	return mapErr(id, t.Pause(ctx))
+}
+
+// Resume thaws a paused instance.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return mapErr(id, err)
+	}
+	t, err := c.Task(ctx, nil)
+	if err != nil {
+		return mapErr(id, err)
+	}
+	return mapErr(id, t.Resume(ctx))
+}
