@@ -31,6 +31,14 @@ var knownVersion = func() map[string]bool {
 type node struct {
 	leaf func() ([]byte, bool) // nil for a directory; false: not found
 	dir  []dirent
+	lazy func() *node // builds the directory on first use
+}
+
+func (n *node) force() *node {
+	if n.lazy != nil {
+		*n = *n.lazy()
+	}
+	return n
 }
 
 // dirent is a directory entry. label, when set, is what the listing shows
@@ -93,8 +101,9 @@ func (n *node) resolve(segs []string) *node {
 		if cur = cur.child(s); cur == nil {
 			return nil
 		}
+		cur.force()
 	}
-	return cur
+	return cur.force()
 }
 
 // versionTree is what /<version>/ holds for inst: dynamic, meta-data and
@@ -103,8 +112,8 @@ func (n *node) resolve(segs []string) *node {
 func versionTree(inst *Instance, sign func([]byte) (*signatures, error)) *node {
 	// AWS lists these two directories without trailing slashes.
 	root := &node{dir: []dirent{
-		{name: "dynamic", label: "dynamic", n: dynamicTree(inst, sign)},
-		{name: "meta-data", label: "meta-data", n: metaDataTree(inst)},
+		{name: "dynamic", label: "dynamic", n: &node{lazy: func() *node { return dynamicTree(inst, sign) }}},
+		{name: "meta-data", label: "meta-data", n: &node{lazy: func() *node { return metaDataTree(inst) }}},
 	}}
 	if len(inst.UserData) > 0 {
 		ud := inst.UserData

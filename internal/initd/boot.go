@@ -41,7 +41,9 @@ func (b *boot) say(format string, a ...any) { b.out.printf(format, a...) }
 
 func (b *boot) uptime() float64 { return b.cfg.Clock.Now().Sub(b.start).Seconds() }
 
-func (b *boot) stamp() string { return b.cfg.Clock.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 +0000") }
+func (b *boot) stamp() string {
+	return b.cfg.Clock.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 +0000")
+}
 
 var safeID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
@@ -486,4 +488,3 @@ func (b *boot) finalMessage(cc *userdata.Config) {
 		_ = os.WriteFile(b.path(b.instDir+"/boot-finished"), []byte(b.stamp()+"\n"), 0o644)
 	}
 }
-
