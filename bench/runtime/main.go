@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kiln-dev/kiln/internal/netns"
 	"github.com/kiln-dev/kiln/internal/runtime"
 	rtc "github.com/kiln-dev/kiln/internal/runtime/containerd"
 	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
@@ -137,6 +140,53 @@ func main() {
 	})
 	report("kiln Delete of a running instance", stopDel)
 
+	// The network part of a launch: netns Attach (namespace, veth,
+	// addresses, routes, anti-spoofing rules) and a launch joining it.
+	if _, err := exec.LookPath("nft"); err == nil {
+		tag := fmt.Sprintf("kb%d", os.Getpid()%100000)
+		nw, err := netns.New(netns.Options{Bridge: tag, Table: tag, Prefix: tag + "-"})
+		check(err)
+		defer nw.Teardown(ctx)
+		check(nw.Setup(ctx, []netip.Prefix{netip.MustParsePrefix("10.213.128.0/20")}))
+		attach := median(*n, func(i int) time.Duration {
+			t0 := time.Now()
+			if _, err := nw.Attach(ctx, fmt.Sprintf("i-net-%d", i), netip.MustParsePrefix(fmt.Sprintf("10.213.128.%d/20", 10+i)), net.HardwareAddr{2, 0, 0, 0, 1, byte(i)}); err != nil {
+				fatalf("attach: %v", err)
+			}
+			return time.Since(t0)
+		})
+		report("netns Attach", attach)
+		detach := median(*n, func(i int) time.Duration {
+			t0 := time.Now()
+			if err := nw.Detach(ctx, fmt.Sprintf("i-net-%d", i)); err != nil {
+				fatalf("detach: %v", err)
+			}
+			return time.Since(t0)
+		})
+		report("netns Detach", detach)
+		full := median(*n, func(i int) time.Duration {
+			id := fmt.Sprintf("i-full-%d", i)
+			t0 := time.Now()
+			a, err := nw.Attach(ctx, id, netip.MustParsePrefix(fmt.Sprintf("10.213.129.%d/20", 10+i)), net.HardwareAddr{2, 0, 0, 0, 2, byte(i)})
+			if err != nil {
+				fatalf("attach: %v", err)
+			}
+			if err := r.Create(ctx, runtime.Spec{ID: id, Layers: []runtime.Layer{layer}, Args: args, NetNSPath: a.NetNSPath, VCPUs: 1, MemoryMiB: 128}); err != nil {
+				fatalf("create: %v", err)
+			}
+			if err := r.Start(ctx, id); err != nil {
+				fatalf("start: %v", err)
+			}
+			return time.Since(t0)
+		})
+		report("kiln Attach+Create+Start (with network)", full)
+		results["full"] = full
+		cleanup()
+		for i := range *n {
+			_ = nw.Detach(ctx, fmt.Sprintf("i-full-%d", i))
+		}
+	}
+
 	// Concurrent launches.
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -193,6 +243,9 @@ func main() {
 
 	fmt.Println("ratios:")
 	fmt.Printf("  kiln Create+Start / runc run:                %.2fx\n", ms(warm)/ms(runcRun))
+	if d, ok := results["full"]; ok {
+		fmt.Printf("  kiln Attach+Create+Start / runc run:        %.2fx\n", ms(d)/ms(runcRun))
+	}
 	if d, ok := results["ctr run --rm /bin/true (anchor)"]; ok {
 		fmt.Printf("  kiln Create+Start / ctr run --rm:            %.2fx\n", ms(warm)/ms(d))
 	}

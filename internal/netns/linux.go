@@ -423,11 +423,15 @@ func (l *Linux) Detach(ctx context.Context, id string) error {
 		}
 	}
 	l.mu.Lock()
-	t := l.o.Table
-	_ = l.nft(ctx, fmt.Sprintf("delete element bridge %s ports { %q }\n", t, veth))
-	if err := l.nft(ctx, fmt.Sprintf("flush chain bridge %s %s\ndelete chain bridge %s %s\n", t, l.portChain(veth), t, l.portChain(veth))); err != nil &&
-		!strings.Contains(err.Error(), "No such file or directory") {
-		errs = append(errs, err)
+	t, c := l.o.Table, l.portChain(veth)
+	delElem := fmt.Sprintf("delete element bridge %s ports { %q }\n", t, veth)
+	delChain := fmt.Sprintf("flush chain bridge %s %s\ndelete chain bridge %s %s\n", t, c, t, c)
+	// Usually both exist: one transaction. Otherwise each part alone.
+	if err := l.nft(ctx, delElem+delChain); err != nil {
+		_ = l.nft(ctx, delElem)
+		if err := l.nft(ctx, delChain); err != nil && !strings.Contains(err.Error(), "No such file or directory") {
+			errs = append(errs, err)
+		}
 	}
 	l.mu.Unlock()
 	path := l.NetNSPath(id)
