@@ -109,3 +109,11 @@ type Capturer interface {
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
 }
+
+// Pruner is implemented by runtimes that can clean up after interrupted
+// operations of earlier processes (kiln killed mid-Create or mid-Capture):
+// call it during reconciliation on start. It returns a description of
+// what it removed.
+type Pruner interface {
+	Prune(ctx context.Context) ([]string, error)
+}

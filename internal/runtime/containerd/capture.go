@@ -43,7 +43,7 @@ func (r *Runtime) Capture(ctx context.Context, id string, w io.Writer) (blob.Des
 		if err != nil {
 			return mapErr(id, err)
 		}
-		viewKey := "capture-" + randomHex() + "-" + id
+		viewKey := "capture-" + r.token + "-" + randomHex() + "-" + id
 		lower, err := sn.View(ctx, viewKey, si.Parent)
 		if err != nil {
 			return fmt.Errorf("containerd: %s: view of the image layers: %w", id, err)

@@ -67,6 +67,14 @@ type Runtime struct {
 	killedMu sync.Mutex
 	killed   map[string]uint32
 
+	// token identifies this Runtime's leases and temporary snapshots, so
+	// that Prune removes only what earlier (crashed) processes left.
+	token string
+	// creating holds the IDs of Creates in flight (their root snapshot
+	// exists before their container).
+	creatingMu sync.Mutex
+	creating   map[string]int
+
 	bg     context.Context // cancelled by Close; parent of Exited waiters
 	cancel context.CancelFunc
 }
@@ -81,10 +89,12 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runtime{
-		log:     log,
-		unpacks: map[string]*sync.Mutex{},
-		killed:  map[string]uint32{},
-		caps:    availableCaps(),
+		log:      log,
+		unpacks:  map[string]*sync.Mutex{},
+		killed:   map[string]uint32{},
+		caps:     availableCaps(),
+		token:    randomHex(),
+		creating: map[string]int{},
 	}
 	if o.Address != "" {
 		r.address = o.Address

@@ -35,6 +35,16 @@ func (r *Runtime) Create(ctx context.Context, s runtime.Spec) (retErr error) {
 	if len(s.Layers) == 0 {
 		return fmt.Errorf("containerd: %s: no layers", s.ID)
 	}
+	r.creatingMu.Lock()
+	r.creating[s.ID]++
+	r.creatingMu.Unlock()
+	defer func() {
+		r.creatingMu.Lock()
+		if r.creating[s.ID]--; r.creating[s.ID] <= 0 {
+			delete(r.creating, s.ID)
+		}
+		r.creatingMu.Unlock()
+	}()
 	if _, err := r.client.LoadContainer(ctx, s.ID); err == nil {
 		return fmt.Errorf("%w: %s", runtime.ErrAlreadyExists, s.ID)
 	} else if !errdefs.IsNotFound(err) {

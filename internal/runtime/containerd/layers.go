@@ -27,6 +27,7 @@ const (
 	labelConsole = "dev.kiln.runtime/console"
 	labelExit    = "dev.kiln.runtime/exit-code"
 	labelPrefix  = "dev.kiln.runtime/"
+	labelOwner   = "dev.kiln.runtime/owner" // on leases: the Runtime that made them
 )
 
 const layerMediaType = ocispec.MediaTypeImageLayer // application/vnd.oci.image.layer.v1.tar
@@ -40,7 +41,8 @@ const leaseTTL = time.Hour
 // creates is either referenced by the end (a container, a gc-root layer
 // snapshot) or collected by containerd.
 func (r *Runtime) withLease(ctx context.Context, fn func(ctx context.Context) error) error {
-	lctx, done, err := r.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseTTL))
+	lctx, done, err := r.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseTTL),
+		leases.WithLabel(labelOwner, r.token))
 	if err != nil {
 		return fmt.Errorf("containerd: lease: %w", err)
 	}
@@ -131,7 +133,7 @@ func (r *Runtime) unpackOne(ctx context.Context, sn snapshots.Snapshotter, l run
 		desc.Size = info.Size
 	}
 
-	tmp := "extract-" + randomHex() + "-" + key
+	tmp := "extract-" + r.token + "-" + randomHex() + "-" + key
 	mounts, err := sn.Prepare(ctx, tmp, parent)
 	if err != nil {
 		return err

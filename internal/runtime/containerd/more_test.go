@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"io"
 	"net"
 	"net/http"
@@ -235,5 +237,52 @@ func tarNames(t *testing.T, s string) []string {
 			t.Fatal(err)
 		}
 		names = append(names, strings.TrimPrefix(h.Name, "./"))
+	}
+}
+
+// TestPrune: leftovers of an interrupted Create of an earlier process (its
+// lease, a half-applied layer, a root snapshot without a container) are
+// removed; instances, their roots and unpacked layers are kept.
+func TestPrune(t *testing.T) {
+	requireHost(t)
+	ctx := context.Background()
+	dir := shortDir(t)
+	r := newRuntime(t, dir)
+	spec := runtime.Spec{ID: "i-keep", Layers: []runtime.Layer{busybox(t)}, Args: []string{"/bin/true"}}
+	if err := r.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	nctx := namespaces.WithNamespace(ctx, Namespace)
+	sn := r.client.SnapshotService(Snapshotter)
+	chain, _ := chainIDs(spec.Layers)
+	// An earlier process, killed mid-Create.
+	lctx, _, err := r.client.WithLease(nctx, leases.WithRandomID(), leases.WithExpiration(leaseTTL), leases.WithLabel(labelOwner, "deadbeef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(lctx, "extract-deadbeef-00-sha256:x", chain[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(lctx, "i-orphan", chain[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRuntime(t, dir) // kiln restarted
+	removed, err := r2.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(removed)
+	for _, gone := range []string{"extract-deadbeef-00-sha256:x", "i-orphan"} {
+		if _, err := sn.Stat(nctx, gone); err == nil {
+			t.Errorf("%s survived Prune", gone)
+		}
+	}
+	for _, kept := range []string{"i-keep", chain[0].String()} {
+		if _, err := sn.Stat(nctx, kept); err != nil {
+			t.Errorf("%s removed by Prune: %v", kept, err)
+		}
+	}
+	if ls, _ := r.client.LeasesService().List(nctx); len(ls) != 0 {
+		t.Errorf("leases left: %+v", ls)
 	}
 }
