@@ -104,7 +104,11 @@ func (d *daemon) ensure(ctx context.Context) error {
 	defer d.mu.Unlock()
 	if serving(ctx, d.socket()) {
 		if d.pid == 0 {
-			d.pid = readPid(d.pidFile())
+			// The pid file tells which process it is, if it is still
+			// that containerd (0: unknown, watched through the socket).
+			if pid := readPid(d.pidFile()); pid > 0 && isContainerd(pid) {
+				d.pid = pid
+			}
 		}
 		return nil
 	}
@@ -238,11 +242,11 @@ func (d *daemon) supervise(every time.Duration) {
 			d.mu.Lock()
 			pid := d.pid
 			d.mu.Unlock()
-			if pid > 0 && !isContainerd(pid) {
-				failures = 3 // the process is gone: restart now
-			} else if serving(context.Background(), d.socket()) {
+			if serving(context.Background(), d.socket()) {
 				failures = 0
 				alive = true
+			} else if pid > 0 && !isContainerd(pid) {
+				failures = 3 // the process is gone: restart now
 			} else {
 				failures++
 			}

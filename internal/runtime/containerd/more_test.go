@@ -286,3 +286,29 @@ func TestPrune(t *testing.T) {
 		t.Errorf("leases left: %+v", ls)
 	}
 }
+
+// TestExternalAddress: with Address, the runtime uses that containerd and
+// neither starts nor supervises one.
+func TestExternalAddress(t *testing.T) {
+	requireHost(t)
+	ctx := context.Background()
+	own := newRuntime(t, shortDir(t))
+	r, err := New(ctx, Options{Address: own.Address()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.DaemonPid() != 0 {
+		t.Fatalf("DaemonPid = %d with an external containerd", r.DaemonPid())
+	}
+	spec := runtime.Spec{ID: "i-ext", Layers: []runtime.Layer{busybox(t)}, Args: []string{"/bin/sh", "-c", "exec sleep 1000"}}
+	if err := r.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+}
