@@ -39,6 +39,9 @@ type Config struct {
 	// InitPath is the kiln binary mounted into instances as PID 1
 	// (default: os.Executable()).
 	InitPath string
+	// InitArgs, when set, is PID 1's command line for instances booted by
+	// kiln's init (default: the runtime's [InitTarget, "init"]).
+	InitArgs []string
 	// Subnets are set up on the bridge at Start (default DefaultSubnets).
 	Subnets []netip.Prefix
 	// StopGrace is how long a stop waits for PID 1 after SIGTERM

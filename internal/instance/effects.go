@@ -142,8 +142,11 @@ func (c *Controller) spec(r Record, netnsPath string) (runtime.Spec, error) {
 		ConsolePath: c.ConsolePath(r.ID),
 		Labels:      r.Labels(),
 	}
-	if r.Init == image.InitImage {
+	switch {
+	case r.Init == image.InitImage:
 		s.Args = []string{"/sbin/init"}
+	case len(c.cfg.InitArgs) > 0:
+		s.Args = append([]string(nil), c.cfg.InitArgs...)
 	}
 	if len(r.Layers) > 0 {
 		if c.cfg.Blobs == nil {
