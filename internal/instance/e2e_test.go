@@ -199,7 +199,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("console %q", console)
 	}
 
-	request(func(r instance.Record, now time.Time) (instance.Record, error) { return instance.RequestStop(r, now, false) })
+	request(func(r instance.Record, now time.Time) (instance.Record, error) {
+		return instance.RequestStop(r, now, false)
+	})
 	waitState(instance.Stopped)
 	if _, err := fetch(); err == nil {
 		t.Fatal("page still served by a stopped instance")
