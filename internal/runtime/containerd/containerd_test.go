@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -45,10 +46,27 @@ func shortDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		killUnder(dir)
 		unmountUnder(dir)
 		os.RemoveAll(dir)
 	})
 	return dir
+}
+
+// killUnder ends every containerd whose configuration lies under dir (a
+// supervisor may have restarted one after the test's own kill).
+func killUnder(dir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !isContainerd(pid) {
+			continue
+		}
+		if strings.Contains(readFile(fmt.Sprintf("/proc/%d/cmdline", pid)), dir+"/") {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			waitGone(pid, 10*time.Second)
+		}
+	}
 }
 
 func unmountUnder(dir string) {
@@ -77,16 +95,16 @@ func newRuntime(t testing.TB, dir string) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := r.DaemonPid()
 	t.Cleanup(func() {
-		// Remove every container left, then end containerd.
+		// Remove every container left, then end containerd (the one in
+		// use now: the supervisor may have replaced the first).
 		if list, err := r.List(context.Background()); err == nil {
 			for _, s := range list {
 				_ = r.Delete(context.Background(), s.ID)
 			}
 		}
 		r.Close()
-		if pid > 0 && isContainerd(pid) {
+		if pid := r.DaemonPid(); pid > 0 && isContainerd(pid) {
 			_ = syscall.Kill(pid, syscall.SIGTERM)
 			waitGone(pid, 10*time.Second)
 		}
