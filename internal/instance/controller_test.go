@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/instance"
 	"github.com/kiln-dev/kiln/internal/instance/insttest"
+	rfake "github.com/kiln-dev/kiln/internal/runtime/fake"
 	"github.com/kiln-dev/kiln/internal/store"
 	"github.com/kiln-dev/kiln/internal/store/sqlite"
 )
@@ -491,5 +492,53 @@ func TestAddressesUnique(t *testing.T) {
 	})
 	if !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("taken address: %v", err)
+	}
+}
+
+// TestWithRuntimeFake runs the lifecycle against the shared scriptable
+// runtime fake (internal/runtime/fake), whose Exited channels close on a
+// stop, as the containerd runtime's do.
+func TestWithRuntimeFake(t *testing.T) {
+	st := sqlite.OpenTemp(t)
+	rt := rfake.New()
+	nn := insttest.NewNetwork()
+	clk := clock.NewFake(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	base := newHarness(t) // for its layer and blobs
+	c, err := instance.New(instance.Config{Store: st, Runtime: rt, Network: nn, Blobs: base.blobs, Clock: clk, DataDir: t.TempDir(), InitPath: "/kiln", Tick: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := &harness{t: t, st: st, clk: clk, c: c, nn: nn, layer: base.layer, blobs: base.blobs}
+	id := "i-00000000000000030"
+	wantState(t, h.launch(id, nil), instance.Running)
+	h.request(id, func(r instance.Record, now time.Time) (instance.Record, error) { return instance.RequestStop(r, now, false) })
+	wantState(t, h.get(id), instance.Stopped)
+	h.request(id, instance.RequestStart)
+	wantState(t, h.get(id), instance.Running)
+	h.request(id, instance.RequestReboot)
+	wantState(t, h.get(id), instance.Running)
+	if rt.Boots(id) != 3 {
+		t.Fatalf("boots %d, want 3 (launch, start, reboot)", rt.Boots(id))
+	}
+	if err := rt.Exit(id, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && h.get(id).State != instance.Stopped {
+		time.Sleep(2 * time.Millisecond)
+	}
+	r := h.get(id)
+	wantState(t, r, instance.Stopped)
+	if *r.Reason != instance.ReasonInstanceShutdown {
+		t.Fatalf("reason %v", r.Reason)
+	}
+	h.request(id, instance.RequestTerminate)
+	wantState(t, h.get(id), instance.Terminated)
+	if _, err := rt.Status(context.Background(), id); err == nil {
+		t.Fatal("container left")
 	}
 }
