@@ -515,7 +515,9 @@ func TestWithRuntimeFake(t *testing.T) {
 	h := &harness{t: t, st: st, clk: clk, c: c, nn: nn, layer: base.layer, blobs: base.blobs}
 	id := "i-00000000000000030"
 	wantState(t, h.launch(id, nil), instance.Running)
-	h.request(id, func(r instance.Record, now time.Time) (instance.Record, error) { return instance.RequestStop(r, now, false) })
+	h.request(id, func(r instance.Record, now time.Time) (instance.Record, error) {
+		return instance.RequestStop(r, now, false)
+	})
 	wantState(t, h.get(id), instance.Stopped)
 	h.request(id, instance.RequestStart)
 	wantState(t, h.get(id), instance.Running)
