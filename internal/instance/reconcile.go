@@ -50,6 +50,8 @@ func (c *Controller) exited(key store.Key, code int) {
 //     wins, as after a host reboot), and terminates with Server.InternalError
 //     an instance whose container vanished (its root disk is gone);
 //   - terminated records are tracked for expiry;
+//   - the runtime prunes leftovers of interrupted operations (when it
+//     implements runtime.Pruner: snapshots and leases of a Create cut short);
 //   - containers and network attachments of no live record (a crash in
 //     mid-launch before the record committed, or mid-terminate after it)
 //     are removed, and so are address leases of no live record.
@@ -81,6 +83,15 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 
+	if p, ok := c.rt.(runtime.Pruner); ok {
+		removed, err := p.Prune(ctx)
+		if err != nil {
+			return fmt.Errorf("instance: reconcile: prune runtime: %w", err)
+		}
+		for _, what := range removed {
+			c.log.Info("instance: runtime leftover removed", "what", what)
+		}
+	}
 	cs, err := c.rt.List(ctx)
 	if err != nil {
 		return fmt.Errorf("instance: reconcile: runtime: %w", err)
