@@ -140,8 +140,7 @@ func (q *request) copyObject() *awserr.Error {
 	} else if src.v.Checksum != nil && src.v.Checksum.Type == checksumFullObject {
 		algo = src.v.Checksum.Algorithm
 	}
-	if q.isSelf() &&
-		metaDirective != "REPLACE" && tagDirective != "REPLACE" && algo == "" {
+	if q.isSelf() && metaDirective != "REPLACE" && tagDirective != "REPLACE" && q.r.Header.Get("X-Amz-Checksum-Algorithm") == "" {
 		return errInvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	hdrs, meta, tags := src.v.Headers, src.v.Meta, src.v.Tags

@@ -125,44 +125,37 @@ func pipeCopy(dst io.Writer, src io.Reader, h io.Writer) (int64, error) {
 	if rerr != nil {
 		return int64(n), rerr
 	}
-	work := make(chan []byte, nbuf)
+	work := make(chan int, nbuf)
 	free := make(chan int, nbuf)
-	idx := map[*byte]int{}
-	for i, b := range bufs {
-		idx[&(*b)[0]] = i
+	for i := 1; i < nbuf; i++ {
+		free <- i
 	}
+	lens := [nbuf]int{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for b := range work {
-			h.Write(b)
-			free <- idx[&b[:1][0]]
+		for i := range work {
+			h.Write((*bufs[i])[:lens[i]])
+			free <- i
 		}
 	}()
 	total := int64(0)
 	var err error
-	cur := 0
-	buf := first[:n]
+	cur, m := 0, n
 	for {
-		if _, werr := dst.Write(buf); werr != nil {
+		if _, werr := dst.Write((*bufs[cur])[:m]); werr != nil {
 			err = werr
 			break
 		}
-		total += int64(len(buf))
-		work <- buf
+		total += int64(m)
+		lens[cur] = m
+		work <- cur
 		if rerr != nil {
 			break
 		}
-		// Next free buffer: unused ones first, then those the hasher gave back.
-		if cur+1 < nbuf {
-			cur++
-		} else {
-			cur = <-free
-		}
-		b := *bufs[cur]
-		var m int
-		m, rerr = io.ReadFull(src, b)
+		cur = <-free // a buffer the hasher is done with
+		m, rerr = io.ReadFull(src, *bufs[cur])
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			rerr = io.EOF
 		} else if rerr != nil {
@@ -172,7 +165,6 @@ func pipeCopy(dst io.Writer, src io.Reader, h io.Writer) (int64, error) {
 		if m == 0 && rerr == io.EOF {
 			break
 		}
-		buf = b[:m]
 	}
 	close(work)
 	wg.Wait()

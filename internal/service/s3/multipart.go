@@ -394,11 +394,13 @@ func (q *request) assemble(u *uploadRec, in completeRequest, parts []partRec) (*
 	md := md5.New()
 	var size int64
 	prev := 0
-	for i, ip := range in.Parts {
+	for _, ip := range in.Parts {
 		if ip.PartNumber <= prev {
 			return nil, nil, awserr.New(awserr.InvalidArgument, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
 		}
 		prev = ip.PartNumber
+	}
+	for i, ip := range in.Parts {
 		p, ok := byNum[ip.PartNumber]
 		if !ok || strings.Trim(ip.ETag, `" `) != p.ETag {
 			return nil, nil, invalid()
