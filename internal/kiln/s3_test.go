@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -600,4 +605,110 @@ func TestS3PresignAndVirtualHost(t *testing.T) {
 	if aws.ToInt32(l.KeyCount) != 2 {
 		t.Fatalf("virtual host list: %d", aws.ToInt32(l.KeyCount))
 	}
+}
+
+// TestS3Boto3 drives S3 with boto3 (botocore parses XML case-sensitively,
+// follows region redirects, decodes encoding-type=url listings).
+func TestS3Boto3(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("precondition: python3 with boto3 is not installed (scripts/setup.sh installs python3-boto3)")
+	}
+	e := start(t)
+	out, err := exec.Command("python3", "testdata/s3_boto3.py", e.endpoint, testKey, testSecret, t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
+
+// TestS3AWSCLI runs the high-level `aws s3` commands of CLI v2 (Debian)
+// and CLI v1 (Python) as a user would.
+func TestS3AWSCLI(t *testing.T) {
+	clis := map[string][]string{}
+	if _, err := os.Stat("/usr/bin/aws"); err == nil {
+		clis["v2"] = []string{"/usr/bin/aws"}
+	}
+	if exec.Command("python3", "-c", "import awscli").Run() == nil {
+		clis["v1"] = []string{"python3", "-m", "awscli"}
+	}
+	if len(clis) == 0 {
+		t.Skip("precondition: neither the Debian awscli package nor Python awscli is installed")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("precondition: curl is not installed")
+	}
+	e := start(t)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.bin")
+	mustS3(t, os.WriteFile(big, randomBytes(25<<20), 0o600))
+	tree := filepath.Join(dir, "tree")
+	for _, f := range []string{"a.txt", "sub/b.txt", "sub/deeper/c.txt"} {
+		mustS3(t, os.MkdirAll(filepath.Dir(filepath.Join(tree, f)), 0o700))
+		mustS3(t, os.WriteFile(filepath.Join(tree, f), []byte("file "+f), 0o600))
+	}
+	for name, argv := range clis {
+		t.Run(name, func(t *testing.T) {
+			run := func(args ...string) string {
+				t.Helper()
+				cmd := exec.Command(argv[0], append(append(argv[1:], "--endpoint-url", e.endpoint), args...)...)
+				cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+e.dir+"/credentials", "AWS_PROFILE=test",
+					"AWS_DEFAULT_REGION=eu-central-1", "AWS_CONFIG_FILE=/dev/null", "AWS_PAGER=")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return string(out)
+			}
+			bucket := "s3://cli-" + name
+			run("s3", "mb", bucket)
+			run("s3", "cp", big, bucket+"/images/big.bin")
+			out := filepath.Join(t.TempDir(), "big.out")
+			run("s3", "cp", bucket+"/images/big.bin", out)
+			if a, b := fileSum(t, big), fileSum(t, out); a != b {
+				t.Fatal("25 MB round trip differs")
+			}
+			head := run("s3api", "head-object", "--bucket", "cli-"+name, "--key", "images/big.bin", "--query", "ETag", "--output", "text")
+			if !strings.Contains(head, "-") {
+				t.Fatalf("25 MB upload was not multipart: ETag %s", head)
+			}
+			run("s3", "sync", tree, bucket+"/tree")
+			ls := run("s3", "ls", "--recursive", bucket)
+			for _, f := range []string{"images/big.bin", "tree/a.txt", "tree/sub/b.txt", "tree/sub/deeper/c.txt"} {
+				if !strings.Contains(ls, f) {
+					t.Fatalf("ls misses %s:\n%s", f, ls)
+				}
+			}
+			if synced := run("s3", "sync", tree, bucket+"/tree"); strings.Contains(synced, "upload:") {
+				t.Fatalf("second sync uploaded again:\n%s", synced)
+			}
+			back := filepath.Join(t.TempDir(), "back")
+			run("s3", "sync", bucket+"/tree", back)
+			if d, err := os.ReadFile(filepath.Join(back, "sub/deeper/c.txt")); err != nil || string(d) != "file sub/deeper/c.txt" {
+				t.Fatalf("sync down: %q %v", d, err)
+			}
+			url := strings.TrimSpace(run("s3", "presign", bucket+"/tree/a.txt", "--expires-in", "60"))
+			got, err := exec.Command("curl", "-sf", url).Output()
+			if err != nil || string(got) != "file a.txt" {
+				t.Fatalf("curl presigned: %q %v", got, err)
+			}
+			run("s3", "rm", "--recursive", bucket+"/tree")
+			if ls := run("s3", "ls", "--recursive", bucket); strings.Contains(ls, "tree/") {
+				t.Fatalf("rm left:\n%s", ls)
+			}
+			run("s3", "rb", "--force", bucket)
+			if ls := run("s3", "ls"); strings.Contains(ls, "cli-"+name) {
+				t.Fatalf("rb left the bucket:\n%s", ls)
+			}
+		})
+	}
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	mustS3(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	mustS3(t, err)
+	return hex.EncodeToString(h.Sum(nil))
 }

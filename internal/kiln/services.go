@@ -42,7 +42,7 @@ func newAPI(k *Kiln) *api.Server {
 	s.Register(ec2api.Service, ec2api.Handlers(ec2.New(k.Store, k.opts.Clock)))
 	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))
 	s.Register(schedulerapi.Service, schedulerapi.Handlers(scheduler.New(k.Store, k.opts.Clock)))
-	s.RegisterStreamer("s3", s3.New(s3.Config{Dir: filepath.Join(k.opts.DataDir, "s3"), Store: k.Store, Clock: k.opts.Clock, Log: k.opts.Log}))
+	s.RegisterStreamer("s3", s3.New(s3.Config{Dir: filepath.Join(k.opts.DataDir, "s3"), Store: k.Store, Keys: k.Accounts, Clock: k.opts.Clock, Log: k.opts.Log}))
 	// Services whose operations all answer "not implemented" for now, in
 	// their own protocols.
 	s.Register(imagebuilderapi.Service, nil)

@@ -31,6 +31,9 @@ const xmlns = "http://s3.amazonaws.com/doc/2006-03-01/"
 type Config struct {
 	Dir   string // where object data lives
 	Store store.Store
+	// Keys resolves access keys for SigV2 presigned URLs (which the front
+	// door, speaking SigV4, passes on as anonymous); nil refuses them.
+	Keys  Keys
 	Clock clock.Clock
 	Log   *slog.Logger
 }
@@ -40,6 +43,7 @@ type Service struct {
 	st      store.Store
 	data    *disk.Dir
 	openErr error
+	keys    Keys
 	clock   clock.Clock
 	log     *slog.Logger
 	hostID  string
@@ -58,7 +62,7 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: cfg.Store, clock: cfg.Clock, log: cfg.Log}
+	s := &Service{st: cfg.Store, keys: cfg.Keys, clock: cfg.Clock, log: cfg.Log}
 	var hb [24]byte
 	_, _ = rand.Read(hb[:])
 	s.hostID = base64.StdEncoding.EncodeToString(hb[:])
@@ -149,6 +153,14 @@ func (s *Service) ServeStream(w http.ResponseWriter, r *http.Request, auth *api.
 	if s.openErr != nil {
 		q.fail(errInternal(s.openErr))
 		return
+	}
+	if auth == nil && isV2Presigned(r) {
+		account, e := q.verifyV2()
+		if e != nil {
+			q.fail(e)
+			return
+		}
+		q.account = account
 	}
 	if e := q.dispatch(); e != nil {
 		q.fail(e)
