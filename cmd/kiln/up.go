@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/kiln-dev/kiln/internal/account"
@@ -23,6 +24,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", kiln.DefaultDataDir(), "data directory")
 	listen := fs.String("listen", "127.0.0.1:4566", "address to serve on (HOST:PORT)")
 	logLevel := fs.String("log-level", "info", "log level: debug (every request), info, warn, error")
+	instances := fs.Bool("instances", true, "run EC2 instances (containerd, network, metadata service; needs root)")
+	containerdAddr := fs.String("containerd-address", "", "use this containerd socket instead of starting kiln's own")
+	nat := fs.Bool("nat", true, "outbound NAT for instances (so builds reach package mirrors)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,6 +46,19 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("create admin account", "err", err)
 		return 1
+	}
+	if *instances && os.Geteuid() != 0 {
+		log.Warn("not root: EC2 instances are disabled (run as root, or pass --instances=false to silence this)")
+		*instances = false
+	}
+	if *instances {
+		st, err := k.StartInstances(ctx, kiln.InstanceOptions{ContainerdAddress: *containerdAddr, NAT: *nat})
+		if err != nil {
+			log.Error("start instances", "err", err)
+			return 1
+		}
+		defer st.Close()
+		log.Info("instances ready", "imds", st.IMDS.String())
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -42,6 +42,8 @@ type Config struct {
 	// InitArgs, when set, is PID 1's command line for instances booted by
 	// kiln's init (default: the runtime's [InitTarget, "init"]).
 	InitArgs []string
+	// Mounts are extra bind mounts into every instance (e.g. resolv.conf).
+	Mounts []runtime.Mount
 	// Subnets are set up on the bridge at Start (default DefaultSubnets).
 	Subnets []netip.Prefix
 	// StopGrace is how long a stop waits for PID 1 after SIGTERM

@@ -141,6 +141,7 @@ func (c *Controller) spec(r Record, netnsPath string) (runtime.Spec, error) {
 		InitPath:    c.cfg.InitPath,
 		ConsolePath: c.ConsolePath(r.ID),
 		Labels:      r.Labels(),
+		Mounts:      append([]runtime.Mount(nil), c.cfg.Mounts...),
 	}
 	switch {
 	case r.Init == image.InitImage:

@@ -90,8 +90,8 @@ func TestUnknownAndUnimplementedActions(t *testing.T) {
 	if status != 400 || !strings.Contains(body, "<Response><Errors><Error><Code>InvalidAction</Code>") || !strings.Contains(body, "<RequestID>") {
 		t.Fatalf("unknown EC2 action: %d %s", status, body)
 	}
-	status, body = signedPost(t, e, "ec2", "Action=RunInstances&Version=2016-11-15&ImageId=ami-1&MinCount=1&MaxCount=1")
-	if status != 400 || !strings.Contains(body, "RunInstances is not implemented") {
+	status, body = signedPost(t, e, "ec2", "Action=AllocateAddress&Version=2016-11-15")
+	if status != 400 || !strings.Contains(body, "AllocateAddress is not implemented") {
 		t.Fatalf("unimplemented EC2 action: %d %s", status, body)
 	}
 	status, body = signedPost(t, e, "sts", "Action=AssumeRole&Version=2011-06-15")

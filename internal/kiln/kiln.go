@@ -17,7 +17,9 @@ import (
 	"github.com/kiln-dev/kiln/internal/account"
 	"github.com/kiln-dev/kiln/internal/api"
 	"github.com/kiln-dev/kiln/internal/clock"
+	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/secretbox"
+	"github.com/kiln-dev/kiln/internal/service/ec2"
 	"github.com/kiln-dev/kiln/internal/store"
 	"github.com/kiln-dev/kiln/internal/store/sqlite"
 )
@@ -35,6 +37,9 @@ type Kiln struct {
 	Store    store.Store
 	Accounts *account.Manager
 	API      *api.Server
+
+	ec2    *ec2.Service
+	images image.Catalog
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.

@@ -39,7 +39,14 @@ func codecs() []wire.Codec {
 func newAPI(k *Kiln) *api.Server {
 	s := api.New(api.Config{Keys: k.Accounts, Codecs: codecs(), Clock: k.opts.Clock, Log: k.opts.Log})
 	s.Register(stsapi.Service, stsapi.Handlers(sts.Service{}))
-	s.Register(ec2api.Service, ec2api.Handlers(ec2.New(k.Store, k.opts.Clock)))
+	k.ec2 = ec2.New(k.Store, k.opts.Clock)
+	if cat, err := setupImages(k); err != nil {
+		k.opts.Log.Error("images unavailable", "err", err)
+	} else {
+		k.ec2.SetImages(cat)
+		k.images = cat
+	}
+	s.Register(ec2api.Service, ec2api.Handlers(k.ec2))
 	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))
 	s.Register(schedulerapi.Service, schedulerapi.Handlers(scheduler.New(k.Store, k.opts.Clock)))
 	s.RegisterStreamer("s3", s3.New(s3.Config{Dir: filepath.Join(k.opts.DataDir, "s3"), Store: k.Store, Keys: k.Accounts, Clock: k.opts.Clock, Log: k.opts.Log}))

@@ -16,6 +16,7 @@ var notFoundCodes = map[string]string{
 	"vpc":            "InvalidVpcID.NotFound",
 	"subnet":         "InvalidSubnetID.NotFound",
 	"instance":       "InvalidInstanceID.NotFound",
+	"image":          "InvalidAMIID.NotFound",
 }
 
 // resolveResources checks that every ID names an existing resource of the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
+	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/store"
 )
 
@@ -16,6 +17,7 @@ var resourceTypes = map[string]struct{ typ, kind string }{
 	"vpc":    {"vpc", kindVPC},
 	"subnet": {"subnet", kindSubnet},
 	"i":      {"instance", kindInstance},
+	"ami":    {"image", image.Kind},
 }
 
 // resourceOf classifies a resource ID.
