@@ -27,6 +27,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	instances := fs.Bool("instances", true, "run EC2 instances (containerd, network, metadata service; needs root)")
 	containerdAddr := fs.String("containerd-address", "", "use this containerd socket instead of starting kiln's own")
 	nat := fs.Bool("nat", true, "outbound NAT for instances (so builds reach package mirrors)")
+	bridge := fs.String("bridge", "kiln0", "host bridge of the instance network")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,7 +53,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		*instances = false
 	}
 	if *instances {
-		st, err := k.StartInstances(ctx, kiln.InstanceOptions{ContainerdAddress: *containerdAddr, NAT: *nat})
+		st, err := k.StartInstances(ctx, kiln.InstanceOptions{ContainerdAddress: *containerdAddr, NAT: *nat, Bridge: *bridge})
 		if err != nil {
 			log.Error("start instances", "err", err)
 			return 1

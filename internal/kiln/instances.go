@@ -40,6 +40,26 @@ type Instances struct {
 	Controller *instance.Controller
 	IMDS       net.Addr
 	close      []func() error
+	rt         *containerd.Runtime
+	nw         netns.Network
+}
+
+// Teardown is for tests and uninstalling: it closes the stack, removes the
+// bridge, its rules and every attachment, and kills the containerd kiln
+// started. Instances must have been terminated first.
+func (s *Instances) Teardown(ctx context.Context) error {
+	err := s.Close()
+	if s.nw != nil {
+		err = errors.Join(err, s.nw.Teardown(ctx))
+	}
+	if s.rt != nil {
+		if pid := s.rt.DaemonPid(); pid > 0 {
+			if p, perr := os.FindProcess(pid); perr == nil {
+				_ = p.Kill()
+			}
+		}
+	}
+	return err
 }
 
 // Close stops kiln's side of the stack. Instances, their network and
@@ -77,10 +97,18 @@ func (k *Kiln) StartInstances(ctx context.Context, o InstanceOptions) (_ *Instan
 		return nil, fmt.Errorf("containerd: %w", err)
 	}
 	s.close = append(s.close, rt.Close)
-	nw, err := netns.New(netns.Options{Bridge: o.Bridge, NAT: o.NAT, Log: k.opts.Log})
+	s.rt = rt
+	nopts := netns.Options{Bridge: o.Bridge, NAT: o.NAT, Log: k.opts.Log}
+	if o.Bridge != "kiln0" {
+		// A second network (tests): its own nft tables and namespace names,
+		// so it never touches another kiln's.
+		nopts.Table, nopts.Prefix = o.Bridge, o.Bridge+"-"
+	}
+	nw, err := netns.New(nopts)
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
+	s.nw = nw
 	resolv, err := writeResolvConf(filepath.Join(k.opts.DataDir, "instances"))
 	if err != nil {
 		return nil, err
