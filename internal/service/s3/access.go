@@ -32,6 +32,28 @@ func (q *request) access(action string) (*bucketRec, *awserr.Error) {
 	return b, nil
 }
 
+// loadBucketObject reads the request's bucket and object record in one
+// transaction (the GET path); the caller checks access with allowed.
+func (q *request) loadBucketObject() (*bucketRec, *objectRec, *awserr.Error) {
+	var b *bucketRec
+	var o *objectRec
+	err := q.s.st.View(q.ctx, func(tx store.Tx) error {
+		var err error
+		if b, err = getBucket(tx, q.t.bucket); err != nil {
+			return err
+		}
+		o, err = getObject(tx, q.t.bucket, q.t.key)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errNoSuchBucket()
+	}
+	if err != nil {
+		return nil, nil, storeErr(err)
+	}
+	return b, o, nil
+}
+
 // allowed checks a bucket the request already loaded.
 func (q *request) allowed(b *bucketRec, action, key string) *awserr.Error {
 	if exp := q.r.Header.Get("X-Amz-Expected-Bucket-Owner"); exp != "" && exp != b.Owner {

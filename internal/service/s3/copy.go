@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
@@ -36,6 +37,10 @@ func (s *source) reader(rng byteRange) io.Reader {
 		}
 		from := max(rng.start, segStart) - segStart
 		to := min(rng.end, segEnd) - segStart
+		if s.files[i] == nil {
+			rs = append(rs, bytes.NewReader(s.v.Inline[from:to+1]))
+			continue
+		}
 		rs = append(rs, io.NewSectionReader(s.files[i], from, to-from+1))
 	}
 	return io.MultiReader(rs...)
@@ -161,16 +166,27 @@ func (q *request) copyObject() *awserr.Error {
 		algos = []string{algo}
 	}
 	hs := newHashSet(algos, true)
-	t, n, err := writeData(q.s.data, src.reader(byteRange{0, src.v.Size - 1}), hs)
-	if err != nil {
-		return errInternal(err)
-	}
-	id, err := t.Commit()
-	if err != nil {
-		return errInternal(err)
+	var id string
+	var inline []byte
+	n := src.v.Size
+	if n <= inlineMax {
+		inline = make([]byte, n)
+		if _, err := io.ReadFull(src.reader(byteRange{0, n - 1}), inline); err != nil {
+			return errInternal(err)
+		}
+		hs.Write(inline)
+	} else {
+		t, size, err := writeData(q.s.data, src.reader(byteRange{0, n - 1}), hs)
+		if err != nil {
+			return errInternal(err)
+		}
+		if id, err = t.Commit(); err != nil {
+			return errInternal(err)
+		}
+		n = size
 	}
 	v := &version{Modified: q.now(), Size: n, ETag: hex.EncodeToString(hs.md5Sum()),
-		Data: []segment{{File: id, Size: n}}, Headers: hdrs, Meta: meta, Tags: tags}
+		Data: []segment{{File: id, Size: n}}, Inline: inline, Headers: hdrs, Meta: meta, Tags: tags}
 	if algo != "" {
 		v.Checksum = &checksumValue{Algorithm: algo, Value: base64.StdEncoding.EncodeToString(hs.sums()[algo]), Type: checksumFullObject}
 	}

@@ -193,4 +193,3 @@ func must(t *testing.T, err error) {
 }
 
 func errOnly[T any](_ T, err error) error { return err }
-

@@ -28,14 +28,17 @@ func (q *request) getObject(head bool) *awserr.Error {
 	if versionID != "" {
 		action = "s3:GetObjectVersion"
 	}
-	b, e := q.access(action)
-	if e != nil {
-		return e
-	}
 	// A concurrent overwrite may delete the data between the lookup and
 	// the open: look up again.
 	for attempt := 0; ; attempt++ {
-		v, e := q.loadVersion(versionID)
+		b, o, e := q.loadBucketObject()
+		if e != nil {
+			return e
+		}
+		if e := q.allowed(b, action, q.t.key); e != nil {
+			return e
+		}
+		v, e := q.pickVersion(o, versionID)
 		if e != nil {
 			return e
 		}
@@ -55,6 +58,10 @@ func (q *request) getObject(head bool) *awserr.Error {
 func (s *Service) openAll(v *version) ([]*os.File, error) {
 	files := make([]*os.File, 0, len(v.Data))
 	for _, seg := range v.Data {
+		if seg.File == "" {
+			files = append(files, nil) // inline
+			continue
+		}
 		f, err := s.data.Open(seg.File)
 		if err != nil {
 			closeAll(files)
@@ -67,7 +74,9 @@ func (s *Service) openAll(v *version) ([]*os.File, error) {
 
 func closeAll(files []*os.File) {
 	for _, f := range files {
-		_ = f.Close()
+		if f != nil {
+			_ = f.Close()
+		}
 	}
 }
 
@@ -148,6 +157,12 @@ func copySegments(w io.Writer, v *version, files []*os.File, rng byteRange) erro
 		}
 		from := max(rng.start, segStart) - segStart
 		to := min(rng.end, segEnd) - segStart
+		if files[i] == nil {
+			if _, err := w.Write(v.Inline[from : to+1]); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := files[i].Seek(from, io.SeekStart); err != nil {
 			return err
 		}

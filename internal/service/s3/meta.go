@@ -67,6 +67,10 @@ type version struct {
 	Meta     map[string]string `json:"meta,omitempty"` // x-amz-meta-* (lower-case names without the prefix)
 	Checksum *checksumValue    `json:"ck,omitempty"`
 	Tags     []tag             `json:"tags,omitempty"`
+	// Inline holds the bytes of a small object (at most inlineMax), whose
+	// single segment then has no file: one store transaction writes it,
+	// with no file to create, fsync and rename.
+	Inline []byte `json:"in,omitempty"`
 }
 
 // segment is one data file of an object. Checksum is the part's own
@@ -106,17 +110,17 @@ func (o *objectRec) find(id string) (*version, int) {
 func (o *objectRec) files() []string {
 	var ids []string
 	for _, v := range o.Versions {
-		for _, s := range v.Data {
-			ids = append(ids, s.File)
-		}
+		ids = append(ids, v.files()...)
 	}
 	return ids
 }
 
 func (v *version) files() []string {
-	ids := make([]string, len(v.Data))
-	for i, s := range v.Data {
-		ids[i] = s.File
+	ids := make([]string, 0, len(v.Data))
+	for _, s := range v.Data {
+		if s.File != "" {
+			ids = append(ids, s.File)
+		}
 	}
 	return ids
 }

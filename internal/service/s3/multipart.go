@@ -130,7 +130,7 @@ func (q *request) uploadPart() *awserr.Error {
 	if e != nil {
 		return e
 	}
-	rc, e := q.receive(u.ChecksumAlgorithm)
+	rc, e := q.receive(u.ChecksumAlgorithm, false)
 	if e != nil {
 		return e
 	}

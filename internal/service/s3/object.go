@@ -3,6 +3,7 @@ package s3
 import (
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -86,9 +87,13 @@ func objectAttrs(r *http.Request) (map[string]string, map[string]string, []tag, 
 	return hdrs, meta, tags, nil
 }
 
-// received is a request body stored in a data file.
+// inlineMax is the largest object kept inside its metadata record.
+const inlineMax = 4 << 10
+
+// received is a request body stored in a data file (or inline).
 type received struct {
 	file     string
+	inline   []byte
 	size     int64
 	md5      []byte
 	checksum *checksumValue
@@ -98,7 +103,7 @@ type received struct {
 // receive streams the request body into a new data file, verifying the
 // payload signature, Content-MD5 and checksums; extraAlgo is computed even
 // if the client sent no value for it. Nothing is left on disk on error.
-func (q *request) receive(extraAlgo string) (*received, *awserr.Error) {
+func (q *request) receive(extraAlgo string, inline bool) (*received, *awserr.Error) {
 	if q.r.ContentLength > maxPutSize {
 		return nil, awserr.New(awserr.InvalidArgument, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
 	}
@@ -114,6 +119,9 @@ func (q *request) receive(extraAlgo string) (*received, *awserr.Error) {
 		return nil, e
 	}
 	hs := newHashSet(ck.algorithms(extraAlgo), true)
+	if inline && p.want >= 0 && p.want <= inlineMax {
+		return q.receiveInline(p, ck, hs)
+	}
 	t, n, err := writeData(q.s.data, p, hs)
 	if err != nil {
 		if p.err != nil || errors.Is(err, p.err) {
@@ -143,6 +151,30 @@ func (q *request) receive(extraAlgo string) (*received, *awserr.Error) {
 	return &received{file: id, size: n, md5: hs.md5Sum(), checksum: cv, sums: sums}, nil
 }
 
+// receiveInline reads a small body into memory.
+func (q *request) receiveInline(p *payload, ck checksumRequest, hs *hashSet) (*received, *awserr.Error) {
+	b, err := io.ReadAll(io.LimitReader(p, inlineMax+1))
+	if err != nil {
+		return nil, readError(err)
+	}
+	if e := p.finish(); e != nil {
+		return nil, e
+	}
+	hs.Write(b)
+	if e := hs.checkMD5(q.r.Header.Get("Content-MD5")); e != nil {
+		return nil, e
+	}
+	sums := hs.sums()
+	cv, e := ck.verify(sums, p.trailer())
+	if e != nil {
+		return nil, e
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return &received{inline: b, size: int64(len(b)), md5: hs.md5Sum(), checksum: cv, sums: sums}, nil
+}
+
 func (q *request) putObject() *awserr.Error {
 	if len(q.t.key) > 1024 {
 		return awserr.New(awserr.InvalidArgument, "KeyTooLongError", "Your key is too long")
@@ -160,12 +192,12 @@ func (q *request) putObject() *awserr.Error {
 	if e := q.precheckWrite(); e != nil {
 		return e
 	}
-	rc, e := q.receive("")
+	rc, e := q.receive("", true)
 	if e != nil {
 		return e
 	}
 	v := &version{Modified: q.now(), Size: rc.size, ETag: hex.EncodeToString(rc.md5),
-		Data: []segment{{File: rc.file, Size: rc.size}}, Headers: hdrs, Meta: meta, Checksum: rc.checksum, Tags: tags}
+		Data: []segment{{File: rc.file, Size: rc.size}}, Inline: rc.inline, Headers: hdrs, Meta: meta, Checksum: rc.checksum, Tags: tags}
 	versioning, e := q.commitVersion(v, []string{rc.file})
 	if e != nil {
 		return e
@@ -295,6 +327,11 @@ func (q *request) loadVersion(versionID string) (*version, *awserr.Error) {
 	if err != nil {
 		return nil, storeErr(err)
 	}
+	return q.pickVersion(o, versionID)
+}
+
+// pickVersion is loadVersion on an object record already loaded.
+func (q *request) pickVersion(o *objectRec, versionID string) (*version, *awserr.Error) {
 	if versionID == "" {
 		v := o.current()
 		if v == nil {
