@@ -12,6 +12,6 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 PORT=45671
 ./bin/kiln accounts create bench --account-id 123456789012 --access-key-id BENCHKEY --secret-access-key BENCHSECRET --data-dir "$tmp/kiln" >/dev/null
-./bin/kiln up --data-dir "$tmp/kiln" --listen 127.0.0.1:$PORT --log-level warn >"$tmp/kiln.out" 2>&1 & pid=$!
+./bin/kiln up --data-dir "$tmp/kiln" --listen 127.0.0.1:$PORT --log-level warn --instances=false >"$tmp/kiln.out" 2>&1 & pid=$!
 for _ in $(seq 1 200); do curl -fs -o /dev/null http://127.0.0.1:$PORT/_kiln/health && break; sleep 0.05; done
 ./bin/s3bench -endpoint http://127.0.0.1:$PORT -dir "$tmp" -pid "$pid" -size "${SIZE:-1073741824}" -c "${CONC:-16}" -d "${DUR:-5s}"

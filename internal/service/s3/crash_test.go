@@ -149,7 +149,7 @@ func TestCrashDuringUploads(t *testing.T) {
 
 func startKiln(t *testing.T, bin, data, addr string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "up", "--data-dir", data, "--listen", addr)
+	cmd := exec.Command(bin, "up", "--data-dir", data, "--listen", addr, "--instances=false")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	must(t, cmd.Start())
 	t.Cleanup(func() {
