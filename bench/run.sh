@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash api/run.sh
 if [ -x toe/run.sh ]; then bash toe/run.sh; fi
+bash s3/run.sh
