@@ -1,5 +1,5 @@
-// Package s3 implements kiln's Amazon S3 API on the shared front door as an
-// api.Streamer: the restXml protocol by hand (routing by method, addressing
+// Package s3 implements kiln's Amazon S3 API on the shared front door as a
+// wire.Streamer: the restXml protocol by hand (routing by method, addressing
 // style and sub-resource query), buckets (regions, versioning, tagging,
 // policies), objects (conditional and ranged reads, copies, tagging,
 // checksums, ETags as S3 computes them), listings (v1, v2, versions) and

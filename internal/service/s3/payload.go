@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-dev/kiln/internal/api"
 	"github.com/kiln-dev/kiln/internal/api/sigv4"
+	"github.com/kiln-dev/kiln/internal/api/wire"
 	"github.com/kiln-dev/kiln/internal/awserr"
 )
 
@@ -31,7 +31,7 @@ type payload struct {
 }
 
 // openPayload prepares r's body for reading.
-func openPayload(r *http.Request, auth *api.StreamAuth) (*payload, *awserr.Error) {
+func openPayload(r *http.Request, auth *wire.StreamAuth) (*payload, *awserr.Error) {
 	p := &payload{r: r.Body, want: r.ContentLength}
 	declared := r.Header.Get("X-Amz-Content-Sha256")
 	switch {
@@ -138,7 +138,7 @@ const maxXMLBody = 2 << 20
 
 // readSmallBody reads a whole (XML or JSON) request body, verifying the
 // payload and any checksum headers.
-func readSmallBody(r *http.Request, auth *api.StreamAuth) ([]byte, *awserr.Error) {
+func readSmallBody(r *http.Request, auth *wire.StreamAuth) ([]byte, *awserr.Error) {
 	p, e := openPayload(r, auth)
 	if e != nil {
 		return nil, e

@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kiln-dev/kiln/internal/api"
+	"github.com/kiln-dev/kiln/internal/api/wire"
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/reqctx"
@@ -38,7 +38,7 @@ type Config struct {
 	Log   *slog.Logger
 }
 
-// Service is the S3 API. It implements api.Streamer.
+// Service is the S3 API. It implements wire.Streamer.
 type Service struct {
 	st      store.Store
 	data    *disk.Dir
@@ -49,7 +49,7 @@ type Service struct {
 	hostID  string
 }
 
-var _ api.Streamer = (*Service)(nil)
+var _ wire.Streamer = (*Service)(nil)
 
 // New opens the S3 data directory and returns the service. A directory
 // that cannot be opened makes every request fail with InternalError (the
@@ -120,7 +120,7 @@ type request struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	ctx     context.Context
-	auth    *api.StreamAuth
+	auth    *wire.StreamAuth
 	account string // caller's account, "" when anonymous
 	region  string // signing region, "" when anonymous
 	id      string // request ID
@@ -129,8 +129,8 @@ type request struct {
 	errCtx  errorContext
 }
 
-// ServeStream implements api.Streamer.
-func (s *Service) ServeStream(w http.ResponseWriter, r *http.Request, auth *api.StreamAuth) {
+// ServeStream implements wire.Streamer.
+func (s *Service) ServeStream(w http.ResponseWriter, r *http.Request, auth *wire.StreamAuth) {
 	q := &request{s: s, w: w, r: r, ctx: r.Context(), auth: auth, q: r.URL.Query()}
 	if c, ok := reqctx.From(r.Context()); ok {
 		q.account, q.region, q.id = c.AccountID, c.Region, c.RequestID
@@ -167,7 +167,7 @@ func (s *Service) ServeStream(w http.ResponseWriter, r *http.Request, auth *api.
 	}
 }
 
-// WriteError implements api.Streamer: auth failures found by the front door.
+// WriteError implements wire.Streamer: auth failures found by the front door.
 func (s *Service) WriteError(w http.ResponseWriter, r *http.Request, e *awserr.Error, requestID string) {
 	t := parseTarget(r)
 	writeError(w, r, e, requestID, s.hostID, errorContext{bucket: t.bucket, key: t.key})

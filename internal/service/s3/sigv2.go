@@ -6,12 +6,12 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"github.com/kiln-dev/kiln/internal/account"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/kiln-dev/kiln/internal/api"
 	"github.com/kiln-dev/kiln/internal/awserr"
 )
 
@@ -52,8 +52,8 @@ func (q *request) verifyV2() (string, *awserr.Error) {
 	if q.s.clock.Now().Unix() > exp {
 		return "", awserr.New(awserr.Forbidden, "AccessDenied", "Request has expired")
 	}
-	account, secret, err := q.s.keys.AccessKey(q.ctx, vals.Get("AWSAccessKeyId"))
-	if errors.Is(err, api.ErrUnknownKey) {
+	acct, secret, err := q.s.keys.AccessKey(q.ctx, vals.Get("AWSAccessKeyId"))
+	if errors.Is(err, account.ErrUnknownKey) {
 		return "", awserr.New(awserr.Unauthenticated, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
 	}
 	if err != nil {
@@ -65,7 +65,7 @@ func (q *request) verifyV2() (string, *awserr.Error) {
 	if err != nil || !hmac.Equal(m.Sum(nil), want) {
 		return "", awserr.New(awserr.Unauthenticated, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
-	return account, nil
+	return acct, nil
 }
 
 // stringToSignV2 is SigV2's string to sign for a presigned request.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/internal/api"
 	"github.com/kiln-dev/kiln/internal/api/sigv4"
+	"github.com/kiln-dev/kiln/internal/api/wire"
 )
 
 func TestHostBucket(t *testing.T) {
@@ -210,7 +210,7 @@ func TestPayloadChunked(t *testing.T) {
 		r := httptest.NewRequest("PUT", "http://localhost/b/k", bytes.NewReader(b))
 		r.Header.Set("X-Amz-Content-Sha256", sigv4.StreamingPayload)
 		r.Header.Set("X-Amz-Decoded-Content-Length", "19")
-		p, e := openPayload(r, &api.StreamAuth{Credential: cred, SigningKey: key})
+		p, e := openPayload(r, &wire.StreamAuth{Credential: cred, SigningKey: key})
 		if e != nil {
 			t.Fatal(e)
 		}
