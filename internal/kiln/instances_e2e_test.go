@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/kiln-dev/kiln/internal/kiln"
+	"github.com/kiln-dev/kiln/internal/netns"
 )
 
 // needInstances checks the preconditions of real instances: root,
@@ -63,6 +64,20 @@ func kilnBinary(t *testing.T) string {
 		t.Fatal(kilnBinErr)
 	}
 	return kilnBin
+}
+
+// cleanupNetwork removes, when the test ends, the test's bridge, tables and
+// namespaces and the containerd started under dir — also when the test
+// failed half-way through starting them.
+func cleanupNetwork(t *testing.T, bridge, dir string) {
+	t.Cleanup(func() {
+		if nw, err := netns.New(netns.Options{Bridge: bridge, Table: bridge, Prefix: bridge + "-"}); err == nil {
+			if err := nw.Teardown(context.Background()); err != nil {
+				t.Errorf("network teardown: %v", err)
+			}
+		}
+		exec.Command("pkill", "-KILL", "-f", "--config "+filepath.Join(dir, "containerd")).Run()
+	})
 }
 
 func testBridge() string {
@@ -128,11 +143,12 @@ func TestInstanceLifecycle(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
 	bridge := testBridge()
+	cleanupNetwork(t, bridge, e.dir)
 	st, err := e.k.StartInstances(ctx, kiln.InstanceOptions{Bridge: bridge, InitPath: kilnBinary(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Teardown(context.Background()) })
+	t.Cleanup(func() { st.Close() })
 	c := ec2.NewFromConfig(e.cfg("us-east-1"))
 	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		InstanceType: types.InstanceTypeT3Micro, UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),

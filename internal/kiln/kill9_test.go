@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-
-	"github.com/kiln-dev/kiln/internal/netns"
 )
 
 // server is a `kiln up` process.
@@ -84,6 +82,7 @@ func TestKill9MidLaunchAndMidTerminate(t *testing.T) {
 		"--secret-access-key", testSecret, "--data-dir", s.dir).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	cleanupNetwork(t, s.bridge, s.dir)
 	s.start()
 	t.Cleanup(func() {
 		c := s.ec2()
@@ -97,10 +96,6 @@ func TestKill9MidLaunchAndMidTerminate(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		s.cmd.Wait()
-		exec.Command("pkill", "-f", filepath.Join(s.dir, "containerd")).Run()
-		if nw, err := netns.New(netns.Options{Bridge: s.bridge, Table: s.bridge, Prefix: s.bridge + "-"}); err == nil {
-			nw.Teardown(context.Background())
-		}
 	})
 	ctx := context.Background()
 	c := s.ec2()

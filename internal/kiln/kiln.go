@@ -108,14 +108,17 @@ func (k *Kiln) EnsureAdmin(ctx context.Context) (created bool, err error) {
 }
 
 // Handler is kiln's HTTP handler: the health endpoint and every AWS API.
+// It does not use http.ServeMux, which cleans paths ("//", "../") and would
+// redirect S3 keys that contain them.
 func (k *Kiln) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /_kiln/health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_kiln/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+			return
+		}
+		k.API.ServeHTTP(w, r)
 	})
-	mux.Handle("/", k.API)
-	return mux
 }
 
 // Serve answers requests on ln until ctx ends, then shuts down gracefully.
