@@ -438,6 +438,7 @@ type scopeRow struct {
 	svc  string
 	m    *model
 	impl []string
+	hand bool // served by a hand-written router
 }
 
 func scopeTable(rows []scopeRow) []byte {
@@ -456,7 +457,11 @@ func scopeTable(rows []scopeRow) []byte {
 			sort.Strings(s)
 			ops = strings.Join(s, ", ")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d / %d | %s |\n", r.m.Metadata.ServiceID, strings.Join(protos, ", "), len(r.impl), len(r.m.Operations), ops)
+		name := r.m.Metadata.ServiceID
+		if r.hand {
+			name += " (hand-routed)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d / %d | %s |\n", name, strings.Join(protos, ", "), len(r.impl), len(r.m.Operations), ops)
 	}
 	return b.Bytes()
 }

@@ -46,7 +46,7 @@ func run(models, cfgPath, out, scope string) error {
 			return err
 		}
 		impl := cfg.ops[svc]
-		for _, op := range impl {
+		for _, op := range append(append([]string(nil), impl...), cfg.hand[svc]...) {
 			if _, ok := m.Operations[op]; !ok {
 				return fmt.Errorf("implemented.txt: %s has no operation %s", svc, op)
 			}
@@ -65,7 +65,7 @@ func run(models, cfgPath, out, scope string) error {
 				return err
 			}
 		}
-		rows = append(rows, scopeRow{svc: svc, m: m, impl: impl})
+		rows = append(rows, scopeRow{svc: svc, m: m, impl: append(append([]string(nil), impl...), cfg.hand[svc]...), hand: len(cfg.hand[svc]) > 0})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].svc < rows[j].svc })
 	if scope != "" {

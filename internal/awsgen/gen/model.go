@@ -139,9 +139,13 @@ func orderedMembers(raw json.RawMessage) ([]member, error) {
 }
 
 // config is implemented.txt: service → implemented operations, in order.
+// Operations listed under "svc*:" are served by a hand-written router (a
+// streaming service such as S3): they appear in the scope table but get no
+// generated Handler method.
 type config struct {
 	services []string
 	ops      map[string][]string
+	hand     map[string][]string
 }
 
 func loadConfig(path string) (*config, error) {
@@ -149,7 +153,7 @@ func loadConfig(path string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &config{ops: map[string][]string{}}
+	c := &config{ops: map[string][]string{}, hand: map[string][]string{}}
 	for i, line := range strings.Split(string(raw), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -160,6 +164,10 @@ func loadConfig(path string) (*config, error) {
 			return nil, fmt.Errorf("%s:%d: want 'service: Op Op …'", path, i+1)
 		}
 		svc = strings.TrimSpace(svc)
+		if name, ok := strings.CutSuffix(svc, "*"); ok {
+			c.hand[name] = append(c.hand[name], strings.Fields(ops)...)
+			continue
+		}
 		if _, seen := c.ops[svc]; !seen {
 			c.services = append(c.services, svc)
 		}
