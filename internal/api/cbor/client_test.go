@@ -3,11 +3,8 @@ package cbor
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,65 +13,10 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/kiln-dev/kiln/internal/api/wire"
+	"github.com/kiln-dev/kiln/internal/api/codectest"
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/cloudwatchapi"
-	"github.com/kiln-dev/kiln/internal/shape"
 )
-
-// server is a tiny front door: Route → Decode → typed handler → WriteOutput
-// or WriteError, without auth. It records the raw request bodies.
-type server struct {
-	codec    wire.Codec
-	svc      *shape.Service
-	handlers map[string]shape.HandlerFunc
-
-	mu     sync.Mutex
-	bodies [][]byte
-	hdrs   []http.Header
-	calls  int
-}
-
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.calls++
-	s.bodies = append(s.bodies, body)
-	s.hdrs = append(s.hdrs, r.Header.Clone())
-	s.mu.Unlock()
-	const rid = "test-request-id"
-	req := &wire.Request{HTTP: r, Body: body}
-	rt, err := s.codec.Route(req, s.svc)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, nil, awserr.From(err), rid)
-		return
-	}
-	h := s.handlers[rt.Name]
-	if rt.Op == nil || !rt.Op.Implemented || h == nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.New(awserr.UnknownOperation, "UnknownOperationException", "Operation %s is not implemented", rt.Name), rid)
-		return
-	}
-	v, err := s.codec.Decode(req, s.svc, rt)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	if vs := shape.Validate(rt.Op.Input, v); len(vs) > 0 {
-		s.codec.WriteError(w, s.svc, rt.Op, wire.ValidationError(s.svc, vs), rid)
-		return
-	}
-	in, err := shape.NewInput(rt.Op, v)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	out, err := h(r.Context(), in)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	s.codec.WriteOutput(w, s.svc, rt.Op, shape.OutputValue(rt.Op, out), rid)
-}
 
 type fakeCW struct {
 	last *cloudwatchapi.ListMetricsInput
@@ -109,7 +51,7 @@ func cloudwatchClient(url string) *cloudwatch.Client {
 
 func TestCloudWatchGoSDK(t *testing.T) {
 	fake := &fakeCW{}
-	s := &server{codec: CBOR, svc: cw, handlers: cloudwatchapi.Handlers(fake)}
+	s := &codectest.Server{Codec: CBOR, Svc: cw, Handlers: cloudwatchapi.Handlers(fake)}
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	c := cloudwatchClient(ts.URL)
@@ -123,10 +65,10 @@ func TestCloudWatchGoSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The SDK spoke rpcv2Cbor with indefinite-length containers.
-	if h := s.hdrs[0]; h.Get("Smithy-Protocol") != "rpc-v2-cbor" {
+	if h := s.Header(0); h.Get("Smithy-Protocol") != "rpc-v2-cbor" {
 		t.Errorf("request headers %v", h)
 	}
-	if b := s.bodies[0]; len(b) == 0 || b[0] != 0xbf {
+	if b := s.Body(0); len(b) == 0 || b[0] != 0xbf {
 		t.Errorf("request body does not start with an indefinite map: % x", b)
 	}
 	if fake.last.Namespace != "AWS/EC2" || len(fake.last.Dimensions) != 1 || fake.last.Dimensions[0].Value != "i-0123" {
@@ -141,7 +83,7 @@ func TestCloudWatchGoSDK(t *testing.T) {
 	}
 
 	// Modelled error, query-compatible code override.
-	s.calls = 0
+	s.ResetCalls()
 	_, err = c.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String("Bad/Namespace")})
 	var ipv *cwtypes.InvalidParameterValueException
 	if !errors.As(err, &ipv) {
@@ -150,8 +92,8 @@ func TestCloudWatchGoSDK(t *testing.T) {
 	if ipv.ErrorCode() != "InvalidParameterValue" || ipv.ErrorMessage() != "The namespace Bad/Namespace is not valid." || ipv.ErrorFault() != smithy.FaultClient {
 		t.Errorf("code %q message %q fault %v", ipv.ErrorCode(), ipv.ErrorMessage(), ipv.ErrorFault())
 	}
-	if s.calls != 1 {
-		t.Errorf("%d calls for a 400, want no retries", s.calls)
+	if s.Calls() != 1 {
+		t.Errorf("%d calls for a 400, want no retries", s.Calls())
 	}
 
 	// Validation (Namespace longer than 255) goes through wire.ValidationError.
@@ -161,19 +103,19 @@ func TestCloudWatchGoSDK(t *testing.T) {
 	}
 
 	// Unimplemented operation: 4xx generic error with the query code, no retries.
-	s.calls = 0
+	s.ResetCalls()
 	_, err = c.DeleteAlarms(ctx, &cloudwatch.DeleteAlarmsInput{AlarmNames: []string{"a"}})
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "UnknownOperationException" {
 		t.Errorf("unimplemented err = %T %v", err, err)
 	}
-	if s.calls != 1 {
-		t.Errorf("%d calls for unimplemented op, want 1", s.calls)
+	if s.Calls() != 1 {
+		t.Errorf("%d calls for unimplemented op, want 1", s.Calls())
 	}
 }
 
 func TestCloudWatchGoSDKServerFault(t *testing.T) {
-	s := &server{codec: CBOR, svc: cw, handlers: cloudwatchapi.Handlers(&fakeCW{})}
+	s := &codectest.Server{Codec: CBOR, Svc: cw, Handlers: cloudwatchapi.Handlers(&fakeCW{})}
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	c := cloudwatch.New(cloudwatch.Options{

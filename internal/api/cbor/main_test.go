@@ -1,16 +1,12 @@
 package cbor
 
 import (
-	"os"
 	"testing"
+
+	"github.com/kiln-dev/kiln/internal/api/codectest"
 )
 
-// TestMain re-indexes the generated service: the generated model calls
-// Service.Init() during package variable initialisation, before the init()
-// that fills in the structure members, so Shape.MemberByName finds nothing
-// and shape.ToGo drops every member. (Bug in internal/awsgen's emitter,
-// reported; the codecs themselves do not use MemberByName.)
+// TestMain re-indexes the generated services (see codectest.Main).
 func TestMain(m *testing.M) {
-	cw.Init()
-	os.Exit(m.Run())
+	codectest.Main(m, cw)
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,71 +16,10 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/kiln-dev/kiln/internal/api/wire"
+	"github.com/kiln-dev/kiln/internal/api/codectest"
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/cloudwatchapi"
-	"github.com/kiln-dev/kiln/internal/shape"
 )
-
-// server is a tiny front door: Route → Decode → typed handler → WriteOutput
-// or WriteError, without auth. It records the raw request bodies.
-type server struct {
-	codec    wire.Codec
-	svc      *shape.Service
-	handlers map[string]shape.HandlerFunc
-	// errs makes an operation (implemented or not) fail with an error.
-	errs map[string]*awserr.Error
-
-	mu     sync.Mutex
-	bodies [][]byte
-	hdrs   []http.Header
-	calls  int
-}
-
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.calls++
-	s.bodies = append(s.bodies, body)
-	s.hdrs = append(s.hdrs, r.Header.Clone())
-	s.mu.Unlock()
-	const rid = "test-request-id"
-	req := &wire.Request{HTTP: r, Body: body}
-	rt, err := s.codec.Route(req, s.svc)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, nil, awserr.From(err), rid)
-		return
-	}
-	if e := s.errs[rt.Name]; e != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, e, rid)
-		return
-	}
-	h := s.handlers[rt.Name]
-	if rt.Op == nil || !rt.Op.Implemented || h == nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.New(awserr.UnknownOperation, "UnknownOperationException", "Operation %s is not implemented", rt.Name), rid)
-		return
-	}
-	v, err := s.codec.Decode(req, s.svc, rt)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	if vs := shape.Validate(rt.Op.Input, v); len(vs) > 0 {
-		s.codec.WriteError(w, s.svc, rt.Op, wire.ValidationError(s.svc, vs), rid)
-		return
-	}
-	in, err := shape.NewInput(rt.Op, v)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	out, err := h(r.Context(), in)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	s.codec.WriteOutput(w, s.svc, rt.Op, shape.OutputValue(rt.Op, out), rid)
-}
 
 type fakeCW struct {
 	first, last *cloudwatchapi.ListMetricsInput
@@ -142,7 +78,7 @@ func TestCloudWatchBotocore(t *testing.T) {
 		t.Skip("python3 with boto3 is not installed; skipping the botocore client test")
 	}
 	fake := &fakeCW{}
-	s := &server{codec: JSON, svc: cw, handlers: cloudwatchapi.Handlers(fake)}
+	s := &codectest.Server{Codec: JSON, Svc: cw, Handlers: cloudwatchapi.Handlers(fake)}
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	cmd := exec.Command("python3", "-c", botoScript, ts.URL)
@@ -169,7 +105,7 @@ func TestCloudWatchBotocore(t *testing.T) {
 	if err := json.Unmarshal(outb, &got); err != nil {
 		t.Fatalf("%v: %s", err, outb)
 	}
-	if h := s.hdrs[0]; h.Get("Content-Type") != "application/x-amz-json-1.0" || h.Get("X-Amz-Target") != "GraniteServiceVersion20100801.ListMetrics" {
+	if h := s.Header(0); h.Get("Content-Type") != "application/x-amz-json-1.0" || h.Get("X-Amz-Target") != "GraniteServiceVersion20100801.ListMetrics" {
 		t.Errorf("botocore did not speak awsJson1_0: %v", h)
 	}
 	if fake.first == nil || len(fake.first.Dimensions) != 1 || fake.first.Dimensions[0].Name != "InstanceId" {
@@ -200,7 +136,7 @@ func kmsClient(url string) *kmssdk.Client {
 // TestKMSGoSDK checks the awsJson1_1 error path with aws-sdk-go-v2's KMS
 // client (schema-serde): unimplemented operations and modelled errors.
 func TestKMSGoSDK(t *testing.T) {
-	s := &server{codec: JSON, svc: kms, errs: map[string]*awserr.Error{
+	s := &codectest.Server{Codec: JSON, Svc: kms, Errs: map[string]*awserr.Error{
 		"DescribeKey": awserr.New(awserr.NotFound, "NotFoundException", "Key 'alias/x' does not exist"),
 		"Decrypt":     awserr.New(awserr.Unauthenticated, "InvalidClientTokenId", "The security token included in the request is invalid."),
 	}}
@@ -218,10 +154,10 @@ func TestKMSGoSDK(t *testing.T) {
 	if !errors.As(err, &re) || re.HTTPStatusCode() != 400 {
 		t.Errorf("status: %v", err)
 	}
-	if s.calls != 1 {
-		t.Errorf("%d calls, want 1 (no retries)", s.calls)
+	if s.Calls() != 1 {
+		t.Errorf("%d calls, want 1 (no retries)", s.Calls())
 	}
-	if h := s.hdrs[0]; h.Get("Content-Type") != "application/x-amz-json-1.1" || h.Get("X-Amz-Target") != "TrentService.ListKeys" {
+	if h := s.Header(0); h.Get("Content-Type") != "application/x-amz-json-1.1" || h.Get("X-Amz-Target") != "TrentService.ListKeys" {
 		t.Errorf("request headers %v", h)
 	}
 

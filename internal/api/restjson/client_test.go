@@ -3,8 +3,6 @@ package restjson
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
@@ -19,65 +17,10 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/kiln-dev/kiln/internal/api/wire"
+	"github.com/kiln-dev/kiln/internal/api/codectest"
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/schedulerapi"
-	"github.com/kiln-dev/kiln/internal/shape"
 )
-
-// server is a tiny front door: Route → Decode → typed handler → WriteOutput
-// or WriteError, without auth. It records the raw request bodies.
-type server struct {
-	codec    wire.Codec
-	svc      *shape.Service
-	handlers map[string]shape.HandlerFunc
-
-	mu     sync.Mutex
-	bodies [][]byte
-	hdrs   []http.Header
-	calls  int
-}
-
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.calls++
-	s.bodies = append(s.bodies, body)
-	s.hdrs = append(s.hdrs, r.Header.Clone())
-	s.mu.Unlock()
-	const rid = "test-request-id"
-	req := &wire.Request{HTTP: r, Body: body}
-	rt, err := s.codec.Route(req, s.svc)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, nil, awserr.From(err), rid)
-		return
-	}
-	h := s.handlers[rt.Name]
-	if rt.Op == nil || !rt.Op.Implemented || h == nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.New(awserr.UnknownOperation, "UnknownOperationException", "Operation %s is not implemented", rt.Name), rid)
-		return
-	}
-	v, err := s.codec.Decode(req, s.svc, rt)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	if vs := shape.Validate(rt.Op.Input, v); len(vs) > 0 {
-		s.codec.WriteError(w, s.svc, rt.Op, wire.ValidationError(s.svc, vs), rid)
-		return
-	}
-	in, err := shape.NewInput(rt.Op, v)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	out, err := h(r.Context(), in)
-	if err != nil {
-		s.codec.WriteError(w, s.svc, rt.Op, awserr.From(err), rid)
-		return
-	}
-	s.codec.WriteOutput(w, s.svc, rt.Op, shape.OutputValue(rt.Op, out), rid)
-}
 
 // fakeScheduler keeps schedule groups in memory.
 type fakeScheduler struct {
@@ -139,7 +82,7 @@ func (f *fakeScheduler) DeleteScheduleGroup(_ context.Context, in *schedulerapi.
 
 func TestSchedulerGoSDK(t *testing.T) {
 	fake := &fakeScheduler{groups: map[string]schedulerapi.ScheduleGroupSummary{}}
-	s := &server{codec: RestJSON, svc: sched, handlers: schedulerapi.Handlers(fake)}
+	s := &codectest.Server{Codec: RestJSON, Svc: sched, Handlers: schedulerapi.Handlers(fake)}
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	c := scheduler.New(scheduler.Options{
@@ -168,15 +111,15 @@ func TestSchedulerGoSDK(t *testing.T) {
 	}
 
 	// Conflict (409).
-	s.calls = 0
+	s.ResetCalls()
 	_, err = c.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String("nightly")})
 	var conflict *schedtypes.ConflictException
 	if !errors.As(err, &conflict) || !strings.Contains(conflict.ErrorMessage(), "already exists") {
 		t.Fatalf("conflict err = %T %v", err, err)
 	}
 	var re *smithyhttp.ResponseError
-	if !errors.As(err, &re) || re.HTTPStatusCode() != 409 || s.calls != 1 {
-		t.Errorf("conflict: status/calls %v %d", err, s.calls)
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 409 || s.Calls() != 1 {
+		t.Errorf("conflict: status/calls %v %d", err, s.Calls())
 	}
 
 	g, err := c.GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String("nightly")})
@@ -208,14 +151,14 @@ func TestSchedulerGoSDK(t *testing.T) {
 	}
 
 	// Not found (404) is the modelled type for Get and Delete.
-	s.calls = 0
+	s.ResetCalls()
 	_, err = c.GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String("nightly")})
 	var nf *schedtypes.ResourceNotFoundException
 	if !errors.As(err, &nf) || nf.ErrorMessage() != "Schedule group nightly does not exist." {
 		t.Fatalf("get after delete err = %T %v", err, err)
 	}
-	if !errors.As(err, &re) || re.HTTPStatusCode() != 404 || s.calls != 1 {
-		t.Errorf("not found: %v calls %d", err, s.calls)
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 404 || s.Calls() != 1 {
+		t.Errorf("not found: %v calls %d", err, s.Calls())
 	}
 	_, err = c.DeleteScheduleGroup(ctx, &scheduler.DeleteScheduleGroupInput{Name: aws.String("nightly")})
 	if !errors.As(err, &nf) {
@@ -230,10 +173,10 @@ func TestSchedulerGoSDK(t *testing.T) {
 	}
 
 	// Unimplemented operation: 4xx, not retried.
-	s.calls = 0
+	s.ResetCalls()
 	_, err = c.ListSchedules(ctx, &scheduler.ListSchedulesInput{})
 	var api smithy.APIError
-	if !errors.As(err, &api) || api.ErrorCode() != "UnknownOperationException" || s.calls != 1 {
-		t.Errorf("unimplemented err = %T %v calls %d", err, err, s.calls)
+	if !errors.As(err, &api) || api.ErrorCode() != "UnknownOperationException" || s.Calls() != 1 {
+		t.Errorf("unimplemented err = %T %v calls %d", err, err, s.Calls())
 	}
 }
