@@ -3,7 +3,6 @@ package ec2
 import (
 	"context"
 
-	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
 	"github.com/kiln-dev/kiln/internal/instance"
 	"github.com/kiln-dev/kiln/internal/store"
@@ -38,27 +37,12 @@ func instanceStatusFields(r instance.Record) fields {
 func (s *Service) DescribeInstanceStatus(ctx context.Context, in *ec2api.DescribeInstanceStatusRequest) (*ec2api.DescribeInstanceStatusResult, error) {
 	sc := scopeOf(ctx)
 	fs := filterSet(in.Filters)
-	if err := fs.check(instanceStatusFields(instance.Record{})); err != nil {
-		return nil, err
-	}
-	if in.MaxResults != nil && len(in.InstanceIds) > 0 {
-		return nil, awserr.New(awserr.InvalidArgument, "InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	if err := checkInstanceIDs(in.InstanceIds); err != nil {
-		return nil, err
-	}
-	if err := dryRun(in.DryRun); err != nil {
+	if err := checkInstanceQuery(fs, instanceStatusFields(instance.Record{}), in.InstanceIds, in.MaxResults, in.DryRun); err != nil {
 		return nil, err
 	}
 	out := &ec2api.DescribeInstanceStatusResult{InstanceStatuses: []ec2api.InstanceStatus{}}
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		var rs []instance.Record
-		var err error
-		if len(in.InstanceIds) > 0 {
-			rs, err = loadInstances(tx, sc, in.InstanceIds)
-		} else {
-			rs, err = store.ListJSON[instance.Record](tx, sc.query(instance.Kind))
-		}
+		rs, err := queryInstances(tx, sc, in.InstanceIds)
 		if err != nil {
 			return err
 		}

@@ -144,27 +144,13 @@ func instanceFields(r instance.Record) fields {
 func (s *Service) DescribeInstances(ctx context.Context, in *ec2api.DescribeInstancesRequest) (*ec2api.DescribeInstancesResult, error) {
 	sc := scopeOf(ctx)
 	fs := filterSet(in.Filters)
-	if err := fs.check(instanceFields(instance.Record{})); err != nil {
-		return nil, err
-	}
-	if in.MaxResults != nil && len(in.InstanceIds) > 0 {
-		return nil, awserr.New(awserr.InvalidArgument, "InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	if err := checkInstanceIDs(in.InstanceIds); err != nil {
-		return nil, err
-	}
-	if err := dryRun(in.DryRun); err != nil {
+	if err := checkInstanceQuery(fs, instanceFields(instance.Record{}), in.InstanceIds, in.MaxResults, in.DryRun); err != nil {
 		return nil, err
 	}
 	out := &ec2api.DescribeInstancesResult{Reservations: []ec2api.Reservation{}}
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		var rs []instance.Record
-		var err error
-		if len(in.InstanceIds) > 0 {
-			if rs, err = loadInstances(tx, sc, in.InstanceIds); err != nil {
-				return err
-			}
-		} else if rs, err = store.ListJSON[instance.Record](tx, sc.query(instance.Kind)); err != nil {
+		rs, err := queryInstances(tx, sc, in.InstanceIds)
+		if err != nil {
 			return err
 		}
 		ids := make([]string, len(rs))
@@ -193,4 +179,30 @@ func (s *Service) DescribeInstances(ctx context.Context, in *ec2api.DescribeInst
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkInstanceQuery validates what DescribeInstances and
+// DescribeInstanceStatus share, in AWS's order: the filter names (against
+// probe, the fields of an empty record), MaxResults not combined with
+// InstanceIds, the IDs' syntax, and DryRun.
+func checkInstanceQuery(fs filterSet, probe fields, ids []string, maxResults *int32, dry *bool) error {
+	if err := fs.check(probe); err != nil {
+		return err
+	}
+	if maxResults != nil && len(ids) > 0 {
+		return awserr.New(awserr.InvalidArgument, "InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
+	}
+	if err := checkInstanceIDs(ids); err != nil {
+		return err
+	}
+	return dryRun(dry)
+}
+
+// queryInstances reads the named instances of the caller (every one must
+// exist), or all of them when ids is empty.
+func queryInstances(tx store.Tx, sc scope, ids []string) ([]instance.Record, error) {
+	if len(ids) > 0 {
+		return loadInstances(tx, sc, ids)
+	}
+	return store.ListJSON[instance.Record](tx, sc.query(instance.Kind))
 }
