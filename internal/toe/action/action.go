@@ -49,8 +49,8 @@ func Registry(cfg Config) map[string]exec.Action {
 		"ExecuteDocument": exec.ActionFunc(executeDocument),
 		"Assert":          exec.ActionFunc(assert),
 
-		"S3Download":  exec.ActionFunc(m.s3Download),
-		"S3Upload":    exec.ActionFunc(m.s3Upload),
+		"S3Download":  m.perS3Input("S3Download", s3DownloadOne),
+		"S3Upload":    m.perS3Input("S3Upload", s3UploadOne),
 		"WebDownload": exec.ActionFunc(m.webDownload),
 
 		"AppendFile":           perInput(appendFile),
@@ -138,6 +138,47 @@ func (in input) require(key string) (string, error) {
 		return "", fmt.Errorf("input '%s' is required", key)
 	}
 	return s, nil
+}
+
+// require2 returns the required inputs a and b, failing on the first missing.
+func (in input) require2(a, b string) (string, string, error) {
+	va, err := in.require(a)
+	if err != nil {
+		return "", "", err
+	}
+	vb, err := in.require(b)
+	if err != nil {
+		return "", "", err
+	}
+	return va, vb, nil
+}
+
+// requireFlag returns the required input key and the boolean input flag
+// (def when absent).
+func (in input) requireFlag(key, flag string, def bool) (string, bool, error) {
+	v, err := in.require(key)
+	if err != nil {
+		return "", false, err
+	}
+	b, err := in.boolean(flag, def)
+	if err != nil {
+		return "", false, err
+	}
+	return v, b, nil
+}
+
+// require2Flag returns the required inputs a and b and the boolean input
+// flag (def when absent), failing on the first error in that order.
+func (in input) require2Flag(a, b, flag string, def bool) (string, string, bool, error) {
+	va, vb, err := in.require2(a, b)
+	if err != nil {
+		return "", "", false, err
+	}
+	f, err := in.boolean(flag, def)
+	if err != nil {
+		return "", "", false, err
+	}
+	return va, vb, f, nil
 }
 
 func (in input) boolean(key string, def bool) (bool, error) {

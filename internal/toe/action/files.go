@@ -69,11 +69,7 @@ func appendFile(ctx context.Context, c *exec.Call, in input) error {
 }
 
 func createFile(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	overwrite, err := in.boolean("overwrite", true)
+	p, overwrite, err := in.requireFlag("path", "overwrite", true)
 	if err != nil {
 		return err
 	}
@@ -95,11 +91,7 @@ func createFile(ctx context.Context, c *exec.Call, in input) error {
 }
 
 func createFolder(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	overwrite, err := in.boolean("overwrite", true)
+	p, overwrite, err := in.requireFlag("path", "overwrite", true)
 	if err != nil {
 		return err
 	}
@@ -140,15 +132,7 @@ func applyOwnerPerms(p string, in input) error {
 }
 
 func createSymlink(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	target, err := in.require("target")
-	if err != nil {
-		return err
-	}
-	force, err := in.boolean("force", false)
+	p, target, force, err := in.require2Flag("path", "target", "force", false)
 	if err != nil {
 		return err
 	}
@@ -206,11 +190,7 @@ func deleteFile(ctx context.Context, c *exec.Call, in input) error {
 }
 
 func deleteFolder(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	force, err := in.boolean("force", false)
+	p, force, err := in.requireFlag("path", "force", false)
 	if err != nil {
 		return err
 	}
@@ -234,11 +214,7 @@ func listFiles(ctx context.Context, c *exec.Call) (exec.Outputs, error) {
 	var outs exec.Outputs
 	for _, raw := range c.Inputs {
 		in := input(raw)
-		p, err := in.require("path")
-		if err != nil {
-			return nil, err
-		}
-		recursive, err := in.boolean("recursive", false)
+		p, recursive, err := in.requireFlag("path", "recursive", false)
 		if err != nil {
 			return nil, err
 		}
@@ -364,15 +340,7 @@ func copyRegular(src, dst string, overwrite bool, perm os.FileMode) error {
 
 // transfer implements Copy/Move File/Folder.
 func transfer(action string, in input, folder, move bool) error {
-	src, err := in.require("source")
-	if err != nil {
-		return err
-	}
-	dst, err := in.require("destination")
-	if err != nil {
-		return err
-	}
-	overwrite, err := in.boolean("overwrite", true)
+	src, dst, overwrite, err := in.require2Flag("source", "destination", "overwrite", true)
 	if err != nil {
 		return err
 	}

@@ -72,11 +72,7 @@ func lookupOwner(owner, group string) (int, int, error) {
 }
 
 func setFileOwner(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	owner, err := in.require("owner")
+	p, owner, err := in.require2("path", "owner")
 	if err != nil {
 		return err
 	}
@@ -91,15 +87,7 @@ func setFileOwner(ctx context.Context, c *exec.Call, in input) error {
 }
 
 func setFolderOwner(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	owner, err := in.require("owner")
-	if err != nil {
-		return err
-	}
-	recursive, err := in.boolean("recursive", true)
+	p, owner, recursive, err := in.require2Flag("path", "owner", "recursive", true)
 	if err != nil {
 		return err
 	}
@@ -111,11 +99,7 @@ func setFolderOwner(ctx context.Context, c *exec.Call, in input) error {
 }
 
 func setFilePermissions(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	perm, err := in.require("permissions")
+	p, perm, err := in.require2("path", "permissions")
 	if err != nil {
 		return err
 	}
@@ -130,15 +114,7 @@ func setFilePermissions(ctx context.Context, c *exec.Call, in input) error {
 }
 
 func setFolderPermissions(ctx context.Context, c *exec.Call, in input) error {
-	p, err := in.require("path")
-	if err != nil {
-		return err
-	}
-	perm, err := in.require("permissions")
-	if err != nil {
-		return err
-	}
-	recursive, err := in.boolean("recursive", true)
+	p, perm, recursive, err := in.require2Flag("path", "permissions", "recursive", true)
 	if err != nil {
 		return err
 	}

@@ -51,29 +51,25 @@ func owner(in input) *string {
 	return nil
 }
 
-func (m *modules) s3Download(ctx context.Context, c *exec.Call) (exec.Outputs, error) {
-	cl, err := m.s3(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("S3Download: %w", err)
-	}
-	for i, raw := range c.Inputs {
-		if err := s3DownloadOne(ctx, c, cl, input(raw)); err != nil {
-			return nil, fmt.Errorf("S3Download input %d: %w", i, err)
+// perS3Input adapts fn, applied with the configured S3 client to each input
+// map in order; errors name the action and the input's index.
+func (m *modules) perS3Input(action string, fn func(ctx context.Context, c *exec.Call, cl S3API, in input) error) exec.Action {
+	return exec.ActionFunc(func(ctx context.Context, c *exec.Call) (exec.Outputs, error) {
+		cl, err := m.s3(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", action, err)
 		}
-	}
-	return nil, nil
+		for i, raw := range c.Inputs {
+			if err := fn(ctx, c, cl, input(raw)); err != nil {
+				return nil, fmt.Errorf("%s input %d: %w", action, i, err)
+			}
+		}
+		return nil, nil
+	})
 }
 
 func s3DownloadOne(ctx context.Context, c *exec.Call, cl S3API, in input) error {
-	src, err := in.require("source")
-	if err != nil {
-		return err
-	}
-	dst, err := in.require("destination")
-	if err != nil {
-		return err
-	}
-	overwrite, err := in.boolean("overwrite", true)
+	src, dst, overwrite, err := in.require2Flag("source", "destination", "overwrite", true)
 	if err != nil {
 		return err
 	}
@@ -152,29 +148,8 @@ func getObject(ctx context.Context, c *exec.Call, cl S3API, bucket, key, dst str
 	return nil
 }
 
-func (m *modules) s3Upload(ctx context.Context, c *exec.Call) (exec.Outputs, error) {
-	cl, err := m.s3(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("S3Upload: %w", err)
-	}
-	for i, raw := range c.Inputs {
-		if err := s3UploadOne(ctx, c, cl, input(raw)); err != nil {
-			return nil, fmt.Errorf("S3Upload input %d: %w", i, err)
-		}
-	}
-	return nil, nil
-}
-
 func s3UploadOne(ctx context.Context, c *exec.Call, cl S3API, in input) error {
-	src, err := in.require("source")
-	if err != nil {
-		return err
-	}
-	dst, err := in.require("destination")
-	if err != nil {
-		return err
-	}
-	recurse, err := in.boolean("recurse", false)
+	src, dst, recurse, err := in.require2Flag("source", "destination", "recurse", false)
 	if err != nil {
 		return err
 	}
