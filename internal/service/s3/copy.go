@@ -113,13 +113,7 @@ type copyResult struct {
 }
 
 func (q *request) copyObject() *awserr.Error {
-	if len(q.t.key) > 1024 {
-		return awserr.New(awserr.InvalidArgument, "KeyTooLongError", "Your key is too long")
-	}
-	if _, e := q.access("s3:PutObject"); e != nil {
-		return e
-	}
-	if e := checkCannedACL(q.r); e != nil {
+	if e := q.checkPutObject(); e != nil {
 		return e
 	}
 	if e := q.precheckWrite(); e != nil {

@@ -27,13 +27,7 @@ type initiateResult struct {
 }
 
 func (q *request) createUpload() *awserr.Error {
-	if len(q.t.key) > 1024 {
-		return awserr.New(awserr.InvalidArgument, "KeyTooLongError", "Your key is too long")
-	}
-	if _, e := q.access("s3:PutObject"); e != nil {
-		return e
-	}
-	if e := checkCannedACL(q.r); e != nil {
+	if e := q.checkPutObject(); e != nil {
 		return e
 	}
 	hdrs, meta, tags, e := objectAttrs(q.r)
@@ -181,6 +175,25 @@ func (q *request) commitPart(p partRec) *awserr.Error {
 }
 
 // listPartsTx returns the parts of an upload in part-number order.
+// uploadParts reads the upload the request names and its parts, in one
+// read transaction.
+func (q *request) uploadParts() (*uploadRec, []partRec, *awserr.Error) {
+	var u *uploadRec
+	var parts []partRec
+	err := q.s.st.View(q.ctx, func(tx store.Tx) error {
+		var err error
+		if u, err = q.loadUpload(tx); err != nil {
+			return err
+		}
+		parts, err = listPartsTx(tx, u.ID)
+		return err
+	})
+	if err != nil {
+		return nil, nil, storeErr(err)
+	}
+	return u, parts, nil
+}
+
 func listPartsTx(tx store.Tx, uploadID string) ([]partRec, error) {
 	recs, err := tx.List(store.Query{Kind: kindPart, After: uploadID + "/"})
 	if err != nil {
@@ -306,18 +319,9 @@ func (q *request) completeUpload() *awserr.Error {
 	if len(in.Parts) == 0 {
 		return errMalformedXML()
 	}
-	var u *uploadRec
-	var parts []partRec
-	err := q.s.st.View(q.ctx, func(tx store.Tx) error {
-		var err error
-		if u, err = q.loadUpload(tx); err != nil {
-			return err
-		}
-		parts, err = listPartsTx(tx, u.ID)
-		return err
-	})
-	if err != nil {
-		return storeErr(err)
+	u, parts, e := q.uploadParts()
+	if e != nil {
+		return e
 	}
 	v, chosen, e := q.assemble(u, in, parts)
 	if e != nil {
@@ -325,7 +329,7 @@ func (q *request) completeUpload() *awserr.Error {
 	}
 	var versioning string
 	var unused []string
-	err = q.s.st.Update(q.ctx, func(tx store.Tx) error {
+	err := q.s.st.Update(q.ctx, func(tx store.Tx) error {
 		unused = nil
 		u2, err := q.loadUpload(tx)
 		if err != nil {
@@ -518,18 +522,9 @@ func (q *request) listParts() *awserr.Error {
 		}
 		marker = n
 	}
-	var u *uploadRec
-	var parts []partRec
-	err := q.s.st.View(q.ctx, func(tx store.Tx) error {
-		var err error
-		if u, err = q.loadUpload(tx); err != nil {
-			return err
-		}
-		parts, err = listPartsTx(tx, u.ID)
-		return err
-	})
-	if err != nil {
-		return storeErr(err)
+	u, parts, e := q.uploadParts()
+	if e != nil {
+		return e
 	}
 	out := listPartsResult{NS: xmlns, Bucket: u.Bucket, Key: u.Key, UploadID: u.ID,
 		Initiator: initiatorXML{ID: ownerID(u.Initiator), DisplayName: u.Initiator},

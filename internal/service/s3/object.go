@@ -175,14 +175,21 @@ func (q *request) receiveInline(p *payload, ck checksumRequest, hs *hashSet) (*r
 	return &received{inline: b, size: int64(len(b)), md5: hs.md5Sum(), checksum: cv, sums: sums}, nil
 }
 
-func (q *request) putObject() *awserr.Error {
+// checkPutObject is the common precheck of the requests that write an
+// object (PutObject, CopyObject, CreateMultipartUpload): the key length,
+// s3:PutObject access, and the canned ACL header, in that order.
+func (q *request) checkPutObject() *awserr.Error {
 	if len(q.t.key) > 1024 {
 		return awserr.New(awserr.InvalidArgument, "KeyTooLongError", "Your key is too long")
 	}
 	if _, e := q.access("s3:PutObject"); e != nil {
 		return e
 	}
-	if e := checkCannedACL(q.r); e != nil {
+	return checkCannedACL(q.r)
+}
+
+func (q *request) putObject() *awserr.Error {
+	if e := q.checkPutObject(); e != nil {
 		return e
 	}
 	hdrs, meta, tags, e := objectAttrs(q.r)
