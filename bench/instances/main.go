@@ -90,6 +90,10 @@ func main() {
 		os.Exit(2)
 	}
 	*idle = min(*idle, perAccountLimit)
+	if *conc > len(accounts)*perAccountLimit || *seq < 1 {
+		fmt.Fprintf(os.Stderr, "bench/instances: -c at most %d (%d accounts of %d instances), -n at least 1\n", len(accounts)*perAccountLimit, len(accounts), perAccountLimit)
+		os.Exit(2)
+	}
 	defer runCleanups()
 	run()
 }
@@ -239,13 +243,13 @@ func run() {
 	after := measureSelf()
 	procs := readProcs()
 	shims := procs.shims(socket)
-	var shimRSS, shimPSS, guestRSS, guestPSS int64
+	var shim, guest [3]int64 // RSS, PSS, anonymous (kB)
 	for _, p := range shims {
-		r, s := rollup(p)
-		shimRSS, shimPSS = shimRSS+r, shimPSS+s
+		r, s, a := rollup(p)
+		shim = [3]int64{shim[0] + r, shim[1] + s, shim[2] + a}
 		for _, q := range procs.descendants(p) {
-			r, s := rollup(q)
-			guestRSS, guestPSS = guestRSS+r, guestPSS+s
+			r, s, a := rollup(q)
+			guest = [3]int64{guest[0] + r, guest[1] + s, guest[2] + a}
 		}
 	}
 	nf := float64(*idle)
@@ -255,9 +259,12 @@ func run() {
 	add("kiln process RSS per idle instance", fmt.Sprintf("%.2f MB", perRSS), "", "", "< 5 MB")
 	add("kiln live Go heap per idle instance", fmt.Sprintf("%.3f MB", perHeap),
 		"", "", fmt.Sprintf("(goroutines %d → %d)", before.Goroutines, after.Goroutines))
+	perProc := func(v [3]int64, n int) string {
+		return fmt.Sprintf("%.1f / %.1f / %.1f MB", float64(v[0])/1024/float64(n), float64(v[1])/1024/float64(n), float64(v[2])/1024/float64(n))
+	}
 	if n := len(shims); n > 0 {
-		add(fmt.Sprintf("containerd shim per instance (%d shims), RSS / PSS", n), fmt.Sprintf("%.1f / %.1f MB", float64(shimRSS)/1024/float64(n), float64(shimPSS)/1024/float64(n)), "", "", "context")
-		add("inside the instance (kiln init, PID 1), RSS / PSS", fmt.Sprintf("%.1f / %.1f MB", float64(guestRSS)/1024/float64(n), float64(guestPSS)/1024/float64(n)), "", "", "context")
+		add(fmt.Sprintf("containerd shim per instance (%d), RSS/PSS/anon", n), perProc(shim, n), "", "", "context")
+		add("kiln init (PID 1) per instance, RSS/PSS/anon", perProc(guest, n), "", "", "context")
 	}
 
 	// The metadata service from inside an instance's network namespace,
@@ -331,7 +338,7 @@ func run() {
 	wg2.Wait()
 	wall := time.Since(t0)
 	rate := float64(*conc) / wall.Seconds()
-	add(fmt.Sprintf("%d concurrent RunInstances (50 calls, 3 accounts) accepted", *conc), fmtMS(accepted), "", "", "")
+	add(fmt.Sprintf("%d concurrent RunInstances (1 each, %d accounts) accepted", *conc, min(len(clients), (*conc+perAccountLimit-1)/perAccountLimit)), fmtMS(accepted), "", "", "")
 	add(fmt.Sprintf("%d concurrent launches → all running", *conc), fmt.Sprintf("%s, %.1f launches/s", fmtMS(wall), rate), "", "", "all running")
 	var wg3 sync.WaitGroup
 	for a := range clients {

@@ -23,15 +23,17 @@ func measureSelf() selfMemory {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, _ := rollup(os.Getpid())
+	rss, _, _ := rollup(os.Getpid())
 	return selfMemory{RSSKiB: rss, HeapBytes: ms.HeapAlloc, Goroutines: runtime.NumGoroutine()}
 }
 
-// rollup is a process's RSS and PSS in kB (smaps_rollup).
-func rollup(pid int) (rss, pss int64) {
+// rollup is a process's RSS, PSS and anonymous memory in kB
+// (smaps_rollup): the anonymous part is its own, the rest is mostly the
+// binary's pages shared with its siblings.
+func rollup(pid int) (rss, pss, anon int64) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -44,9 +46,11 @@ func rollup(pid int) (rss, pss int64) {
 			rss = v
 		case "Pss:":
 			pss = v
+		case "Anonymous:":
+			anon = v
 		}
 	}
-	return rss, pss
+	return rss, pss, anon
 }
 
 // procTable maps every process to its parent and command line.
