@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
@@ -206,20 +205,6 @@ func ImportImage(address, dir string, layer []byte) error {
 	return nil
 }
 
-// UnmountUnder lazily unmounts every mount below dir, deepest first.
-func UnmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			mps = append(mps, f[4])
-		}
-	}
-	for i := len(mps) - 1; i >= 0; i-- {
-		_ = syscall.Unmount(mps[i], syscall.MNT_DETACH)
-	}
-}
+// UnmountUnder lazily unmounts every mount below dir, deepest first
+// (runtimetest.UnmountUnder).
+func UnmountUnder(dir string) { runtimetest.UnmountUnder(dir) }

@@ -47,7 +47,7 @@ func shortDir(t testing.TB) string {
 	}
 	t.Cleanup(func() {
 		killUnder(dir)
-		unmountUnder(dir)
+		runtimetest.UnmountUnder(dir)
 		os.RemoveAll(dir)
 	})
 	return dir
@@ -66,23 +66,6 @@ func killUnder(dir string) {
 			_ = syscall.Kill(pid, syscall.SIGTERM)
 			waitGone(pid, 10*time.Second)
 		}
-	}
-}
-
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			mps = append(mps, f[4])
-		}
-	}
-	for i := len(mps) - 1; i >= 0; i-- {
-		_ = unix.Unmount(mps[i], unix.MNT_DETACH)
 	}
 }
 
