@@ -212,14 +212,7 @@ func (q *request) isSelf() bool {
 }
 
 func (q *request) uploadPartCopy() *awserr.Error {
-	n, e := q.partNumber()
-	if e != nil {
-		return e
-	}
-	if _, e := q.access("s3:PutObject"); e != nil {
-		return e
-	}
-	u, e := q.viewUpload()
+	n, u, e := q.partTarget()
 	if e != nil {
 		return e
 	}

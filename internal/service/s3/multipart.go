@@ -112,15 +112,25 @@ func (q *request) viewUpload() (*uploadRec, *awserr.Error) {
 	return u, nil
 }
 
-func (q *request) uploadPart() *awserr.Error {
+// partTarget is the common start of UploadPart and UploadPartCopy: the part
+// number, s3:PutObject access, and the upload, in that order.
+func (q *request) partTarget() (int, *uploadRec, *awserr.Error) {
 	n, e := q.partNumber()
 	if e != nil {
-		return e
+		return 0, nil, e
 	}
 	if _, e := q.access("s3:PutObject"); e != nil {
-		return e
+		return 0, nil, e
 	}
 	u, e := q.viewUpload()
+	if e != nil {
+		return 0, nil, e
+	}
+	return n, u, nil
+}
+
+func (q *request) uploadPart() *awserr.Error {
+	n, u, e := q.partTarget()
 	if e != nil {
 		return e
 	}
