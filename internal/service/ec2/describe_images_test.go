@@ -94,7 +94,9 @@ func imageIDs(out *ec2api.DescribeImagesResult) []string {
 	return ids
 }
 
-func flt(name string, values ...string) ec2api.Filter { return ec2api.Filter{Name: name, Values: values} }
+func flt(name string, values ...string) ec2api.Filter {
+	return ec2api.Filter{Name: name, Values: values}
+}
 
 func TestDescribeImages(t *testing.T) {
 	s, ctx := imgTestService(t)
