@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,6 +122,9 @@ func Run(ctx context.Context, cfg Config) int {
 }
 
 func runPID1(ctx context.Context, cfg Config) int {
+	// PID 1 idles for the instance's whole life: keep its heap small (it is
+	// memory every instance pays for).
+	debug.SetGCPercent(25)
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPWR, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -137,6 +141,8 @@ func runPID1(ctx context.Context, cfg Config) int {
 		if err := b.sequence(bctx); err != nil {
 			fmt.Fprintf(con, "kiln-init: %v\n", err)
 		}
+		// Boot is done: give the memory it used back to the instance.
+		debug.FreeOSMemory()
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
