@@ -18,6 +18,8 @@ import (
 var (
 	ErrNotFound      = errors.New("runtime: no such instance")
 	ErrAlreadyExists = errors.New("runtime: instance exists")
+	// ErrRunning: the operation needs a stopped instance (Resize).
+	ErrRunning = errors.New("runtime: instance is running")
 )
 
 // Layer is one image layer: an uncompressed tar whose SHA-256 is Digest.
@@ -116,4 +118,15 @@ type Capturer interface {
 // what it removed.
 type Pruner interface {
 	Prune(ctx context.Context) ([]string, error)
+}
+
+// Resizer is implemented by runtimes that can change the resource limits
+// of an existing instance (ModifyInstanceAttribute InstanceType on a
+// stopped instance). Consumers type-assert it.
+type Resizer interface {
+	// Resize updates the limits the next Start applies, with the meaning
+	// of Spec's VCPUs and MemoryMiB (0: no limit). The instance must be
+	// stopped (no running task), else ErrRunning; ErrNotFound if it has no
+	// container. Resizing to the current limits succeeds.
+	Resize(ctx context.Context, id string, vcpus int, memoryMiB int64) error
 }

@@ -475,5 +475,6 @@ var _ = client.Running
 func TestConformance(t *testing.T) {
 	requireHost(t)
 	r := newRuntime(t, shortDir(t))
-	runtimetest.Conformance(t, r, []runtime.Layer{busybox(t)}, []string{"/bin/sh", "-c", "exec sleep 1000"}, "i-conf")
+	runtimetest.Conformance(t, r, []runtime.Layer{busybox(t)}, []string{"/bin/sh", "-c", "exec sleep 1000"}, "i-conf",
+		runtimetest.WithLimits(cgroupLimits))
 }

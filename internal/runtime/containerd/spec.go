@@ -122,13 +122,35 @@ func specOpts(s runtime.Spec, caps []string) []oci.SpecOpts {
 	if s.NetNSPath != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNSPath}))
 	}
-	if s.MemoryMiB > 0 {
-		opts = append(opts, oci.WithMemoryLimit(uint64(s.MemoryMiB)<<20))
-	}
-	if s.VCPUs > 0 {
-		opts = append(opts, oci.WithCPUCFS(int64(s.VCPUs)*cpuPeriod, cpuPeriod))
-	}
+	opts = append(opts, withLimits(s.VCPUs, s.MemoryMiB))
 	return opts
+}
+
+// withLimits sets the instance's CPU bandwidth (vcpus × cpuPeriod per
+// cpuPeriod) and memory limit, replacing earlier ones; 0 leaves the
+// resource unlimited. Create and Resize both use it.
+func withLimits(vcpus int, memoryMiB int64) oci.SpecOpts {
+	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			return nil
+		}
+		if r := s.Linux.Resources; r != nil {
+			if r.Memory != nil {
+				r.Memory.Limit = nil
+			}
+			if r.CPU != nil {
+				r.CPU.Quota, r.CPU.Period = nil, nil
+			}
+		}
+		var opts []oci.SpecOpts
+		if memoryMiB > 0 {
+			opts = append(opts, oci.WithMemoryLimit(uint64(memoryMiB)<<20))
+		}
+		if vcpus > 0 {
+			opts = append(opts, oci.WithCPUCFS(int64(vcpus)*cpuPeriod, cpuPeriod))
+		}
+		return oci.ApplyOpts(ctx, cl, c, s, opts...)
+	}
 }
 
 func withNoNewPrivileges(v bool) oci.SpecOpts {

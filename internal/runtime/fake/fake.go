@@ -25,6 +25,7 @@ const (
 	OpStatus = "Status"
 	OpList   = "List"
 	OpExited = "Exited"
+	OpResize = "Resize"
 )
 
 // Call is one recorded call.
@@ -59,7 +60,10 @@ type Runtime struct {
 	paused  map[string]bool
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Resizer = (*Runtime)(nil)
+)
 
 // New returns an empty fake runtime.
 func New() *Runtime {
@@ -93,7 +97,8 @@ func (f *Runtime) Calls() []Call {
 	return slices.Clone(f.calls)
 }
 
-// Spec returns the spec an instance was created with.
+// Spec returns the spec an instance was created with, with the limits of
+// its last Resize.
 func (f *Runtime) Spec(id string) (runtime.Spec, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -303,6 +308,25 @@ func (f *Runtime) Exited(ctx context.Context, id string) (<-chan int, error) {
 	}
 	in.waiters = append(in.waiters, ch)
 	return ch, nil
+}
+
+// Resize sets the limits in the instance's spec; a running instance is
+// refused with runtime.ErrRunning.
+func (f *Runtime) Resize(ctx context.Context, id string, vcpus int, memoryMiB int64) error {
+	if err := f.begin(ctx, OpResize, id); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.inst[id]
+	if !ok {
+		return notFound(id)
+	}
+	if in.running {
+		return fmt.Errorf("%w: %s", runtime.ErrRunning, id)
+	}
+	in.spec.VCPUs, in.spec.MemoryMiB = vcpus, memoryMiB
+	return nil
 }
 
 // Close makes every later call fail.

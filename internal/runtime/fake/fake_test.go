@@ -16,7 +16,14 @@ import (
 var layers = []runtime.Layer{runtimetest.Layer([]byte("layer"), nil)}
 
 func TestConformance(t *testing.T) {
-	runtimetest.Conformance(t, New(), layers, nil, "i-fake")
+	f := New()
+	runtimetest.Conformance(t, f, layers, nil, "i-fake", runtimetest.WithLimits(func(_ context.Context, id string) (int, int64, error) {
+		s, ok := f.Spec(id)
+		if !ok {
+			return 0, 0, runtime.ErrNotFound
+		}
+		return s.VCPUs, s.MemoryMiB, nil
+	}))
 }
 
 func TestScripting(t *testing.T) {

@@ -11,13 +11,93 @@ import (
 	"github.com/kiln-dev/kiln/internal/runtime"
 )
 
+// Option adds checks to Conformance.
+type Option func(*options)
+
+type options struct {
+	limits LimitsFunc
+}
+
+// LimitsFunc reports the CPU and memory limits a running instance's task
+// has (for example read from its cgroup), in Spec's units.
+type LimitsFunc func(ctx context.Context, id string) (vcpus int, memoryMiB int64, err error)
+
+// WithLimits makes Conformance check the limits that Create and Resize
+// give to running instances with f.
+func WithLimits(f LimitsFunc) Option { return func(o *options) { o.limits = f } }
+
 // Conformance checks the lifecycle semantics every Runtime shares. layer
 // must hold a root in which args runs until killed (for example a busybox
 // layer and ["/bin/sh", "-c", "exec sleep 1000"]). IDs are prefixed with
-// prefix so that parallel suites do not collide.
-func Conformance(t *testing.T, rt runtime.Runtime, layers []runtime.Layer, args []string, prefix string) {
+// prefix so that parallel suites do not collide. Runtimes that implement
+// runtime.Resizer are checked for it too.
+func Conformance(t *testing.T, rt runtime.Runtime, layers []runtime.Layer, args []string, prefix string, opts ...Option) {
 	ctx := context.Background()
 	id := func(s string) string { return fmt.Sprintf("%s-%s", prefix, s) }
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	checkLimits := func(t *testing.T, id string, vcpus int, memoryMiB int64) {
+		t.Helper()
+		if o.limits == nil {
+			return
+		}
+		c, m, err := o.limits(ctx, id)
+		if err != nil {
+			t.Fatalf("limits of %s: %v", id, err)
+		}
+		if c != vcpus || m != memoryMiB {
+			t.Fatalf("limits of %s = %d vCPUs, %d MiB; want %d, %d", id, c, m, vcpus, memoryMiB)
+		}
+	}
+
+	if rz, ok := rt.(runtime.Resizer); ok {
+		t.Run("Resize", func(t *testing.T) {
+			if err := rz.Resize(ctx, id("missing"), 1, 64); !errors.Is(err, runtime.ErrNotFound) {
+				t.Errorf("Resize of a missing instance: %v, want ErrNotFound", err)
+			}
+			spec := runtime.Spec{ID: id("resize"), Layers: layers, Args: args, VCPUs: 1, MemoryMiB: 64}
+			if err := rt.Create(ctx, spec); err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Delete(ctx, spec.ID)
+			if err := rt.Start(ctx, spec.ID); err != nil {
+				t.Fatal(err)
+			}
+			checkLimits(t, spec.ID, 1, 64)
+			if err := rz.Resize(ctx, spec.ID, 2, 96); !errors.Is(err, runtime.ErrRunning) {
+				t.Fatalf("Resize of a running instance: %v, want ErrRunning", err)
+			}
+			checkLimits(t, spec.ID, 1, 64)
+			if err := rt.Stop(ctx, spec.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // resizing to the same limits again is harmless
+				if err := rz.Resize(ctx, spec.ID, 2, 96); err != nil {
+					t.Fatalf("Resize of a stopped instance: %v", err)
+				}
+			}
+			if err := rt.Start(ctx, spec.ID); err != nil {
+				t.Fatalf("start after Resize: %v", err)
+			}
+			if st, err := rt.Status(ctx, spec.ID); err != nil || !st.Running {
+				t.Fatalf("after Resize and Start: %+v, %v", st, err)
+			}
+			checkLimits(t, spec.ID, 2, 96)
+			// Shrinking works too.
+			if err := rt.Stop(ctx, spec.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := rz.Resize(ctx, spec.ID, 1, 80); err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Start(ctx, spec.ID); err != nil {
+				t.Fatal(err)
+			}
+			checkLimits(t, spec.ID, 1, 80)
+		})
+	}
 
 	t.Run("MissingInstance", func(t *testing.T) {
 		missing := id("missing")
