@@ -14,8 +14,8 @@ var _ runtime.Resizer = (*Runtime)(nil)
 
 // Resize rewrites the CPU and memory limits in the container's OCI spec
 // (as Create sets them); runc applies them to the cgroup when the next
-// Start creates the task. A task must not exist, or be stopped (Start
-// replaces it).
+// Start creates the task. The instance must not run: a stopped task is
+// left for Start to replace, one created but never started is deleted.
 func (r *Runtime) Resize(ctx context.Context, id string, vcpus int, memoryMiB int64) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -27,7 +27,16 @@ func (r *Runtime) Resize(ctx context.Context, id string, vcpus int, memoryMiB in
 		if err != nil && !errdefs.IsNotFound(err) {
 			return mapErr(id, err)
 		}
-		if err == nil && st.Status != client.Stopped {
+		switch {
+		case err != nil, st.Status == client.Stopped:
+			// Start replaces a stopped task.
+		case st.Status == client.Created:
+			// Never started (a Start cut short): its cgroup has the old
+			// limits, so remove it as Start's own rollback would.
+			if _, err := t.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				return mapErr(id, err)
+			}
+		default:
 			return fmt.Errorf("%w: %s (%s): cannot resize", runtime.ErrRunning, id, st.Status)
 		}
 	} else if !errdefs.IsNotFound(err) {

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/kiln-dev/kiln/internal/runtime"
 )
 
@@ -108,6 +111,30 @@ func TestResize(t *testing.T) {
 		t.Fatalf("limits after Resize = %d vCPUs, %d MiB, %v; want 2, 128", c, m, err)
 	}
 	waitFor(t, "second boot on the same disk", 10*time.Second, func() bool { return strings.Contains(readFile(console), "second boot") })
+
+	// A task created but never started (Start cut short by a crash) is
+	// replaced, so the new limits apply.
+	if err := r.Stop(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	nctx := namespaces.WithNamespace(ctx, Namespace)
+	c, err := r.client.LoadContainer(nctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NewTask(nctx, cio.NullIO); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Resize(ctx, id, 1, 96); err != nil {
+		t.Fatalf("Resize with a created task: %v", err)
+	}
+	if err := r.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if c, m, err := cgroupLimits(ctx, id); err != nil || c != 1 || m != 96 {
+		t.Fatalf("limits after Resize over a created task = %d vCPUs, %d MiB, %v; want 1, 96", c, m, err)
+	}
+
 	if err := r.Resize(ctx, "i-rs-missing", 1, 64); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("Resize of a missing instance: %v, want ErrNotFound", err)
 	}
