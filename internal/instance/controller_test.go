@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/instance"
 	"github.com/kiln-dev/kiln/internal/instance/insttest"
+	"github.com/kiln-dev/kiln/internal/runtime"
 	rfake "github.com/kiln-dev/kiln/internal/runtime/fake"
 	"github.com/kiln-dev/kiln/internal/store"
 	"github.com/kiln-dev/kiln/internal/store/sqlite"
@@ -542,5 +544,128 @@ func TestWithRuntimeFake(t *testing.T) {
 	wantState(t, h.get(id), instance.Terminated)
 	if _, err := rt.Status(context.Background(), id); err == nil {
 		t.Fatal("container left")
+	}
+}
+
+// noResizer hides the runtime's Resize (a runtime without runtime.Resizer).
+type noResizer struct{ runtime.Runtime }
+
+// TestResizeOnStart: an instance type changed while stopped reaches the
+// container before the next boot; unchanged starts do not resize.
+func TestResizeOnStart(t *testing.T) {
+	h := newHarness(t)
+	id := "i-00000000000000020"
+	r := h.launch(id, nil)
+	wantState(t, r, instance.Running)
+	if r.AppliedVCPUs != 2 || r.AppliedMemoryMiB != 1024 {
+		t.Fatalf("applied limits after launch: %d, %d", r.AppliedVCPUs, r.AppliedMemoryMiB)
+	}
+	if slices.Contains(h.rt.Calls, "resize "+id) {
+		t.Fatal("a new container is created with its limits, not resized")
+	}
+	stop := func(r instance.Record, now time.Time) (instance.Record, error) {
+		return instance.RequestStop(r, now, false)
+	}
+	// modify is ModifyInstanceAttribute InstanceType (stopped only).
+	modify := func(vcpus int, mib int64) func(instance.Record, time.Time) (instance.Record, error) {
+		return func(r instance.Record, _ time.Time) (instance.Record, error) {
+			if r.State != instance.Stopped {
+				t.Fatalf("modify in state %s", r.State)
+			}
+			r.InstanceType, r.VCPUs, r.MemoryMiB = "t3.other", vcpus, mib
+			return r, nil
+		}
+	}
+	resizedBeforeStart := func() bool {
+		ri, si := slices.Index(h.rt.Calls, "resize "+id), slices.Index(h.rt.Calls, "start "+id)
+		return ri >= 0 && si > ri
+	}
+
+	tests := []struct {
+		name       string
+		vcpus      int
+		mib        int64
+		failResize bool
+		wantResize bool
+	}{
+		{"type changed", 2, 8192, false, true},
+		{"unchanged", 2, 8192, false, false},
+		{"resize fails then retried", 4, 16384, true, true},
+		{"back to the first type", 2, 1024, false, true},
+	}
+	for _, tc := range tests {
+		h.request(id, stop)
+		wantState(t, h.get(id), instance.Stopped)
+		h.request(id, modify(tc.vcpus, tc.mib))
+		h.rt.Calls = nil
+		if tc.failResize {
+			h.rt.FailNext("resize", errors.New("boom"))
+		}
+		h.request(id, instance.RequestStart)
+		if tc.failResize {
+			r := h.get(id)
+			wantState(t, r, instance.Pending)
+			if r.Failures != 1 || r.AppliedMemoryMiB == tc.mib || h.rt.Running(id) {
+				t.Fatalf("%s: failed resize: failures %d applied %d running %v", tc.name, r.Failures, r.AppliedMemoryMiB, h.rt.Running(id))
+			}
+			if !h.rt.Exists(id) {
+				t.Fatalf("%s: a failed resize must keep the booted container", tc.name)
+			}
+			h.rt.Calls = nil
+			h.clk.Advance(instance.Backoff(1))
+			h.c.Tick()
+			h.idle()
+		}
+		r := h.get(id)
+		wantState(t, r, instance.Running)
+		spec, _ := h.rt.Spec(id)
+		if spec.VCPUs != tc.vcpus || spec.MemoryMiB != tc.mib {
+			t.Fatalf("%s: container limits %d, %d; want %d, %d", tc.name, spec.VCPUs, spec.MemoryMiB, tc.vcpus, tc.mib)
+		}
+		if r.AppliedVCPUs != tc.vcpus || r.AppliedMemoryMiB != tc.mib {
+			t.Fatalf("%s: applied %d, %d", tc.name, r.AppliedVCPUs, r.AppliedMemoryMiB)
+		}
+		if got := slices.Contains(h.rt.Calls, "resize "+id); got != tc.wantResize || (got && !resizedBeforeStart()) {
+			t.Fatalf("%s: calls %v (want resize: %v, before start)", tc.name, h.rt.Calls, tc.wantResize)
+		}
+		if slices.Contains(h.rt.Calls, "create "+id) {
+			t.Fatalf("%s: a booted container must never be re-created: %v", tc.name, h.rt.Calls)
+		}
+	}
+
+	// A record from before the applied limits were kept resizes once, on
+	// its next boot (here a reboot: the task is stopped first).
+	h.request(id, func(r instance.Record, _ time.Time) (instance.Record, error) {
+		r.AppliedVCPUs, r.AppliedMemoryMiB = 0, 0
+		return r, nil
+	})
+	h.rt.Calls = nil
+	h.request(id, instance.RequestReboot)
+	if r := h.get(id); r.Rebooted != 1 || r.AppliedVCPUs != 2 || r.AppliedMemoryMiB != 1024 || !resizedBeforeStart() {
+		t.Fatalf("legacy reboot: applied %d, %d, calls %v", r.AppliedVCPUs, r.AppliedMemoryMiB, h.rt.Calls)
+	}
+
+	// A runtime that cannot resize: the start still succeeds (old limits).
+	h.c.Close()
+	c, err := instance.New(instance.Config{
+		Store: h.st, Runtime: noResizer{h.rt}, Network: h.nn, Blobs: h.blobs, Clock: h.clk,
+		DataDir: h.dir, InitPath: "/usr/bin/kiln", Tick: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h.c = c
+	h.idle()
+	h.request(id, stop)
+	h.request(id, modify(8, 32768))
+	h.rt.Calls = nil
+	h.request(id, instance.RequestStart)
+	wantState(t, h.get(id), instance.Running)
+	if spec, _ := h.rt.Spec(id); spec.MemoryMiB != 1024 || slices.Contains(h.rt.Calls, "resize "+id) {
+		t.Fatalf("without Resizer: spec %d MiB, calls %v", spec.MemoryMiB, h.rt.Calls)
 	}
 }

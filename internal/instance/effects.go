@@ -63,7 +63,8 @@ func (c *Controller) perform(ctx context.Context, r Record, act Action) error {
 
 // up makes the instance run: network attached, container created (first
 // boot only: a booted instance's container holds its root disk and is
-// never re-created), task started, exit watched.
+// never re-created) or resized to the record's limits if they changed,
+// task started, exit watched.
 func (c *Controller) up(ctx context.Context, r Record) (err error) {
 	addr, err := r.Prefix()
 	if err != nil {
@@ -121,6 +122,17 @@ func (c *Controller) up(ctx context.Context, r Record) (err error) {
 			created = true
 		case !errors.Is(err, runtime.ErrAlreadyExists):
 			return fmt.Errorf("create: %w", err)
+		}
+	}
+	if !created && r.resized() {
+		// The existing container holds the limits of its last boot; the
+		// instance type changed since (or they are unknown).
+		if rz, ok := c.rt.(runtime.Resizer); ok {
+			if err := rz.Resize(ctx, r.ID, r.VCPUs, r.MemoryMiB); err != nil {
+				return fmt.Errorf("resize: %w", err)
+			}
+		} else {
+			c.log.Warn("instance: runtime cannot resize; old limits kept", "id", r.ID, "vcpus", r.VCPUs, "memoryMiB", r.MemoryMiB)
 		}
 	}
 	if err := c.rt.Start(ctx, r.ID); err != nil {

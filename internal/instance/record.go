@@ -133,6 +133,15 @@ type Record struct {
 	MemoryMiB    int64  `json:"memoryMiB"`
 	Cores        int32  `json:"cores"`
 	Threads      int32  `json:"threadsPerCore"`
+	// AppliedVCPUs and AppliedMemoryMiB are the limits the container was
+	// last booted with (written by the launch that booted it). A launch of
+	// an existing container whose record's limits differ (the instance
+	// type changed while stopped) resizes it before the start. They are
+	// written only after a boot succeeded, so a crash at any point at
+	// worst repeats the (idempotent) resize; zero (records from before
+	// they were kept) resizes once.
+	AppliedVCPUs     int   `json:"appliedVcpus,omitempty"`
+	AppliedMemoryMiB int64 `json:"appliedMemoryMiB,omitempty"`
 
 	KeyName   string  `json:"keyName,omitempty"`
 	PublicKey string  `json:"publicKey,omitempty"`
@@ -225,6 +234,12 @@ func (r *Record) Prefix() (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("instance %s: subnet %q: %w", r.ID, r.SubnetCIDR, err)
 	}
 	return netip.PrefixFrom(a, sn.Bits()), nil
+}
+
+// resized reports whether the record's limits differ from those its
+// container was last booted with.
+func (r *Record) resized() bool {
+	return r.VCPUs != r.AppliedVCPUs || r.MemoryMiB != r.AppliedMemoryMiB
 }
 
 // Active reports whether the instance counts against the running-instance

@@ -199,6 +199,9 @@ func Complete(r Record, act Action, from string, reboots int, now time.Time) (Re
 		r.Reason = nil
 		r.TransitionReason = ""
 		r.MetadataPending = false
+		// The type cannot change while pending, so these are the limits
+		// the launch created or resized the container with.
+		r.AppliedVCPUs, r.AppliedMemoryMiB = r.VCPUs, r.MemoryMiB
 	case Ensure:
 		if !r.MetadataPending && r.Failures == 0 {
 			return r, false
@@ -208,6 +211,7 @@ func Complete(r Record, act Action, from string, reboots int, now time.Time) (Re
 	case Reboot:
 		r.Rebooted = reboots
 		r.Failures, r.LastErr = 0, ""
+		r.AppliedVCPUs, r.AppliedMemoryMiB = r.VCPUs, r.MemoryMiB
 	case Stop:
 		r = setState(r, Stopped, now)
 		r.MetadataPending = false

@@ -172,9 +172,20 @@ func TestComplete(t *testing.T) {
 			}
 		})
 	}
-	r, _ := Complete(rec(Pending), Launch, Pending, 0, now)
+	resized := rec(Pending)
+	resized.VCPUs, resized.MemoryMiB, resized.AppliedVCPUs, resized.AppliedMemoryMiB = 2, 8192, 2, 1024
+	if !resized.resized() {
+		t.Fatal("a changed memory size needs a resize")
+	}
+	r, _ := Complete(resized, Launch, Pending, 0, now)
 	if !r.FirstBoot.Equal(now) || r.Reason != nil || !r.Changed.Equal(now) {
 		t.Fatalf("launch: first boot %v reason %v changed %v", r.FirstBoot, r.Reason, r.Changed)
+	}
+	if r.AppliedVCPUs != 2 || r.AppliedMemoryMiB != 8192 || r.resized() {
+		t.Fatalf("launch records the applied limits: %d, %d", r.AppliedVCPUs, r.AppliedMemoryMiB)
+	}
+	if f, _ := Fail(resized, Launch, Pending, errors.New("boom"), now); f.AppliedMemoryMiB != 1024 {
+		t.Fatal("a failed launch must not record the limits as applied")
 	}
 	r.State = Pending
 	r2, _ := Complete(r, Launch, Pending, 0, now.Add(time.Hour))

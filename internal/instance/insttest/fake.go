@@ -32,7 +32,10 @@ type ctr struct {
 	exited  []chan int
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Resizer = (*Runtime)(nil)
+)
 
 // NewRuntime returns an empty fake runtime.
 func NewRuntime() *Runtime {
@@ -40,7 +43,7 @@ func NewRuntime() *Runtime {
 }
 
 // FailNext makes the next call of op ("create", "start", "stop", "delete",
-// "status") return err.
+// "status", "resize") return err.
 func (f *Runtime) FailNext(op string, err error) {
 	f.mu.Lock()
 	f.fail[op] = append(f.fail[op], err)
@@ -170,6 +173,25 @@ func (f *Runtime) Exited(ctx context.Context, id string) (<-chan int, error) {
 	ch := make(chan int, 1)
 	c.exited = append(c.exited, ch)
 	return ch, nil
+}
+
+// Resize implements runtime.Resizer: the container's spec gets the new
+// limits (Spec shows them); a running container is refused.
+func (f *Runtime) Resize(ctx context.Context, id string, vcpus int, memoryMiB int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("resize", id); err != nil {
+		return err
+	}
+	c, ok := f.ctrs[id]
+	if !ok {
+		return runtime.ErrNotFound
+	}
+	if c.running {
+		return fmt.Errorf("fake: %s: %w", id, runtime.ErrRunning)
+	}
+	c.spec.VCPUs, c.spec.MemoryMiB = vcpus, memoryMiB
+	return nil
 }
 
 // Close implements runtime.Runtime.
