@@ -76,7 +76,7 @@ func cleanupNetwork(t *testing.T, bridge, dir string) {
 				t.Errorf("network teardown: %v", err)
 			}
 		}
-		exec.Command("pkill", "-KILL", "-f", "--config "+filepath.Join(dir, "containerd")).Run()
+		exec.Command("pkill", "-KILL", "-f", "containerd --config "+filepath.Join(dir, "containerd")).Run()
 	})
 }
 
@@ -189,6 +189,29 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Fatalf("console lacks the script's output:\n%s", console())
 	}
 
+	// Status, types and metadata options, seen from inside the instance's
+	// network namespace.
+	status, err := c.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}})
+	if err != nil || len(status.InstanceStatuses) != 1 || status.InstanceStatuses[0].InstanceState.Name != types.InstanceStateNameRunning {
+		t.Fatalf("instance status: %+v %v", status, err)
+	}
+	it, err := c.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceTypeT3Micro}})
+	if err != nil || len(it.InstanceTypes) != 1 || aws.ToInt32(it.InstanceTypes[0].VCpuInfo.DefaultVCpus) != 2 || aws.ToInt64(it.InstanceTypes[0].MemoryInfo.SizeInMiB) != 1024 {
+		t.Fatalf("instance types: %+v %v", it, err)
+	}
+	imdsV1 := func() string {
+		out, _ := exec.Command("nsenter", "--net=/var/run/netns/"+bridge+"-"+id, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+			"http://169.254.169.254/latest/meta-data/instance-id").CombinedOutput()
+		return string(out)
+	}
+	if code := imdsV1(); code != "200" {
+		t.Fatalf("IMDSv1 from inside: %s", code)
+	}
+	if _, err := c.ModifyInstanceMetadataOptions(ctx, &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: aws.String(id), HttpTokens: types.HttpTokensStateRequired}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "IMDSv1 refused after HttpTokens=required", 10*time.Second, func() bool { return imdsV1() == "401" })
+
 	if _, err := c.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,12 +222,19 @@ func TestInstanceLifecycle(t *testing.T) {
 	if _, err := get(url); err == nil {
 		t.Fatal("the page is still served by a stopped instance")
 	}
+	if _, err := c.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id),
+		InstanceType: &types.AttributeValue{Value: aws.String("t3.small")}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.StartInstances(ctx, &ec2.StartInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the page after start (rc.local)", 30*time.Second, func() bool { p, err := get(url); return err == nil && strings.TrimSpace(p) == want })
 	if n := strings.Count(console(), "user data starting"); n != 1 {
 		t.Fatalf("user data ran %d times", n)
+	}
+	if d, _ := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}); d.Reservations[0].Instances[0].InstanceType != types.InstanceTypeT3Small {
+		t.Fatalf("instance type after modify: %s", d.Reservations[0].Instances[0].InstanceType)
 	}
 	if _, err := c.RebootInstances(ctx, &ec2.RebootInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
