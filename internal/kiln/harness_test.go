@@ -75,9 +75,8 @@ func (e *env) cfg(region string) aws.Config {
 
 func (e *env) cfgAs(region, key, secret string) aws.Config {
 	return aws.Config{
-		Region:           region,
-		Credentials:      credentials.NewStaticCredentialsProvider(key, secret, ""),
-		BaseEndpoint:     aws.String(e.endpoint),
-		RetryMaxAttempts: 1,
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		BaseEndpoint: aws.String(e.endpoint),
 	}
 }

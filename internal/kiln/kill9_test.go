@@ -58,7 +58,7 @@ func (s *server) kill9() {
 }
 
 func (s *server) ec2() *ec2.Client {
-	return ec2.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.addr), RetryMaxAttempts: 1,
+	return ec2.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.addr),
 		Credentials: credentials.NewStaticCredentialsProvider(testKey, testSecret, "")})
 }
 
