@@ -16,7 +16,7 @@ wait_http() { for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; 
 
 KPORT=45661 MPORT=45662
 ./bin/kiln accounts create bench --account-id 123456789012 --access-key-id BENCHKEY --secret-access-key BENCHSECRET --data-dir "$tmp/kiln" >/dev/null
-./bin/kiln up --data-dir "$tmp/kiln" --listen 127.0.0.1:$KPORT --log-level warn >"$tmp/kiln.out" 2>&1 & pids+=($!)
+./bin/kiln up --data-dir "$tmp/kiln" --listen 127.0.0.1:$KPORT --log-level warn --instances=false >"$tmp/kiln.out" 2>&1 & pids+=($!)
 wait_http http://127.0.0.1:$KPORT/_kiln/health
 python3 bench/api/signed_request.py http://127.0.0.1:$KPORT BENCHKEY BENCHSECRET yes >"$tmp/kiln.lua"
 
@@ -32,7 +32,7 @@ m=$(rate http://127.0.0.1:$MPORT/ "$tmp/moto.lua"); grep -q "non2xx=0" "$tmp/las
 # Start-up on the existing data dir, and idle RSS.
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 t0=$(date +%s%N)
-./bin/kiln up --data-dir "$tmp/kiln" --listen 127.0.0.1:$KPORT --log-level warn >"$tmp/kiln2.out" 2>&1 & pids+=($!)
+./bin/kiln up --data-dir "$tmp/kiln" --listen 127.0.0.1:$KPORT --log-level warn --instances=false >"$tmp/kiln2.out" 2>&1 & pids+=($!)
 for _ in $(seq 1 2000); do curl -fs -o /dev/null http://127.0.0.1:$KPORT/_kiln/health && break; sleep 0.002; done
 t1=$(date +%s%N)
 sleep 2

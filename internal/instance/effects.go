@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/image"
+	"github.com/kiln-dev/kiln/internal/netns"
 	"github.com/kiln-dev/kiln/internal/runtime"
 )
 
@@ -88,10 +89,10 @@ func (c *Controller) up(ctx context.Context, r Record) (err error) {
 		c.watchExit(r.ID)
 		return nil
 	}
-	att, err := c.nn.Attach(ctx, r.ID, addr, mac)
-	if err != nil {
-		return fmt.Errorf("attach: %w", err)
-	}
+	// A new instance's network and container are independent until its
+	// task starts: prepare them concurrently when the network can name the
+	// namespace before creating it.
+	var att netns.Attachment
 	created := false
 	defer func() {
 		if err == nil {
@@ -112,8 +113,8 @@ func (c *Controller) up(ctx context.Context, r Record) (err error) {
 			}
 		}
 	}()
-	if !exists {
-		spec, err := c.spec(r, att.NetNSPath)
+	create := func(netnsPath string) error {
+		spec, err := c.spec(r, netnsPath)
 		if err != nil {
 			return err
 		}
@@ -122,6 +123,41 @@ func (c *Controller) up(ctx context.Context, r Record) (err error) {
 			created = true
 		case !errors.Is(err, runtime.ErrAlreadyExists):
 			return fmt.Errorf("create: %w", err)
+		}
+		return nil
+	}
+	attach := func() (err error) {
+		att, err = c.nn.Attach(ctx, r.ID, addr, mac)
+		if err != nil {
+			return fmt.Errorf("attach: %w", err)
+		}
+		return nil
+	}
+	namer, concurrent := c.nn.(interface{ NetNSPath(id string) string })
+	switch {
+	case exists:
+		if err := attach(); err != nil {
+			return err
+		}
+	case concurrent:
+		errc := make(chan error, 1)
+		go func() { errc <- attach() }()
+		cerr := create(namer.NetNSPath(r.ID))
+		if aerr := <-errc; aerr != nil {
+			return aerr
+		}
+		if cerr != nil {
+			return cerr
+		}
+		if att.NetNSPath != namer.NetNSPath(r.ID) {
+			return fmt.Errorf("instance %s: namespace %s, expected %s", r.ID, att.NetNSPath, namer.NetNSPath(r.ID))
+		}
+	default:
+		if err := attach(); err != nil {
+			return err
+		}
+		if err := create(att.NetNSPath); err != nil {
+			return err
 		}
 	}
 	if !created && r.resized() {
