@@ -57,21 +57,9 @@ func TestDebianNginx(t *testing.T) {
 	if err != nil || len(imgs.Images) != 1 {
 		t.Fatalf("debian-12 lookup: %v %v", imgs, err)
 	}
-	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: imgs.Images[0].ImageId, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+	inst := launchRunning(t, c, &ec2.RunInstancesInput{ImageId: imgs.Images[0].ImageId,
 		InstanceType: types.InstanceTypeT3Small, UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(nginxUserData)))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := aws.ToString(run.Instances[0].InstanceId)
-	t.Cleanup(func() {
-		c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-		ec2.NewInstanceTerminatedWaiter(c).Wait(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 60*time.Second)
-	})
-	if err := ec2.NewInstanceRunningWaiter(c, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay = 200 * time.Millisecond }).
-		Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	ip := aws.ToString(run.Instances[0].PrivateIpAddress)
+	id, ip := inst.ID, inst.IP
 	var page string
 	eventually(t, "nginx's page", 5*time.Minute, func() bool {
 		p, err := get("http://" + ip + "/")

@@ -124,6 +124,27 @@ func eventually(t *testing.T, what string, d time.Duration, f func() bool) {
 	}
 }
 
+// launchRunning runs one instance, terminates it when the test ends, and
+// waits until it runs.
+func launchRunning(t *testing.T, c *ec2.Client, in *ec2.RunInstancesInput) struct{ ID, IP string } {
+	t.Helper()
+	in.MinCount, in.MaxCount = aws.Int32(1), aws.Int32(1)
+	run, err := c.RunInstances(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(run.Instances[0].InstanceId)
+	t.Cleanup(func() {
+		c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		ec2.NewInstanceTerminatedWaiter(c).Wait(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 60*time.Second)
+	})
+	if err := ec2.NewInstanceRunningWaiter(c, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay = 100 * time.Millisecond }).
+		Wait(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return struct{ ID, IP string }{id, aws.ToString(run.Instances[0].PrivateIpAddress)}
+}
+
 func minimalAMI(t *testing.T, c *ec2.Client) string {
 	t.Helper()
 	out, err := c.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"amazon"},
@@ -150,21 +171,9 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := ec2.NewFromConfig(e.cfg("us-east-1"))
-	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+	id := launchRunning(t, c, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)),
 		InstanceType: types.InstanceTypeT3Micro, UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("web")}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := aws.ToString(run.Instances[0].InstanceId)
-	t.Cleanup(func() {
-		c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-		ec2.NewInstanceTerminatedWaiter(c).Wait(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 30*time.Second)
-	})
-	if err := ec2.NewInstanceRunningWaiter(c, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay = 100 * time.Millisecond }).
-		Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("web")}}}}}).ID
 	desc, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("tag:Name"), Values: []string{"web"}}}})
 	if err != nil || len(desc.Reservations) != 1 {
 		t.Fatalf("describe by tag: %v %v", desc, err)
