@@ -17,7 +17,7 @@ import (
 func needImages(t *testing.T, e *env) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(e.dir, "images")); err != nil {
-		t.Skip("the server wiring does not call setupImages yet")
+		t.Fatalf("kiln.Open did not prepare the image stores: %v", err)
 	}
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		if _, err := os.Stat("/usr/bin/busybox"); err != nil {
