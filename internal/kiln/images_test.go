@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// needImages skips until the server wiring calls setupImages (which
-// creates <dataDir>/images) and when busybox-static is missing.
+// needImages checks that kiln.Open prepared the image stores, and skips
+// when busybox-static (which kiln-minimal is built from) is missing.
 func needImages(t *testing.T, e *env) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(e.dir, "images")); err != nil {
