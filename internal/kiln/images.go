@@ -48,7 +48,7 @@ func setupImages(k *Kiln) (image.Catalog, error) {
 	case err != nil:
 		return nil, fmt.Errorf("building kiln-minimal: %w", err)
 	case built:
-		k.opts.Log.Info("built quick-start image", "name", img.Name, "layer", img.Layers[0].Digest, "took", time.Since(start).Round(time.Millisecond))
+		k.opts.Log.Info("built quick-start image", "name", img.Name, "layer", img.Layers[0].Digest, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return cat, nil
 }
