@@ -42,7 +42,7 @@ func (c *call) authenticate(cred *sigv4.Credential, parseErr error, raw []byte) 
 	if err := sigv4.VerifyWithKey(c.r, cred, key, hex.EncodeToString(sum[:]), now, sigv4.Options{}); err != nil {
 		switch {
 		case errors.Is(err, sigv4.ErrSkewed):
-			return authError(proto, authSkewed, "Signature expired: "+cred.AmzDate()+" is now earlier than "+now.Add(-5*60e9).Format("20060102T150405Z")+" ("+now.Format("20060102T150405Z")+" - 5 min.)")
+			return authError(proto, authSkewed, "Signature expired: "+cred.AmzDate()+" is now earlier than "+now.Add(-sigv4.DefaultMaxSkew).Format("20060102T150405Z")+" ("+now.Format("20060102T150405Z")+" - 5 min.)")
 		case errors.Is(err, sigv4.ErrExpired):
 			return authError(proto, authMismatch, "Signature expired: the presigned request has expired")
 		case errors.Is(err, sigv4.ErrMalformed):

@@ -128,6 +128,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.status >= 500 {
 		lvl = slog.LevelError
 	}
+	if !s.log.Enabled(r.Context(), lvl) {
+		return
+	}
 	s.log.Log(r.Context(), lvl, "request", "service", c.serviceName(), "op", c.op, "account", c.caller.AccountID,
 		"region", c.caller.Region, "status", c.status, "code", c.code, "ms", float64(time.Since(start).Microseconds())/1000, "request_id", requestID)
 }

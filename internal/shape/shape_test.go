@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
-	"github.com/kiln-dev/kiln/internal/awsgen/kmsapi"
 	"github.com/kiln-dev/kiln/internal/shape"
 )
 
@@ -77,11 +76,7 @@ func TestRoundTripThroughGo(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	op := kmsapi.Service.Operations["CreateKey"]
-	if op == nil || op.Input == nil {
-		// KMS is not implemented yet: validate an EC2 shape with a required member instead.
-		op = ec2api.Service.Operations["CreateKeyPair"]
-	}
+	op := ec2api.Service.Operations["CreateKeyPair"] // KeyName is required
 	vs := shape.Validate(op.Input, map[string]any{})
 	if len(vs) == 0 || !vs[0].Missing {
 		t.Fatalf("missing required member not reported: %+v", vs)

@@ -75,7 +75,11 @@ func (s *Service) DescribeSubnets(ctx context.Context, in *ec2api.DescribeSubnet
 		}); err != nil {
 			return err
 		}
-		tags, err := loadTags(tx, sc, nil)
+		ids := make([]string, len(list))
+		for i, r := range list {
+			ids[i] = r.ID
+		}
+		tags, err := loadTags(tx, sc, ids)
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,11 @@ func (s *Service) DescribeVpcs(ctx context.Context, in *ec2api.DescribeVpcsReque
 		}); err != nil {
 			return err
 		}
-		tags, err := loadTags(tx, sc, nil)
+		ids := make([]string, len(list))
+		for i, r := range list {
+			ids[i] = r.ID
+		}
+		tags, err := loadTags(tx, sc, ids)
 		if err != nil {
 			return err
 		}

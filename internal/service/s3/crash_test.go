@@ -26,7 +26,7 @@ import (
 // and the multipart upload can still be listed, completed and aborted.
 func TestCrashDuringUploads(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the kiln binary")
+		t.Skip("-short: this test builds and runs the kiln binary")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kiln")
