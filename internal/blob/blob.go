@@ -93,3 +93,31 @@ type LocalPather interface {
 	// Path returns the blob's file, or ErrNotFound.
 	Path(d Digest) (string, error)
 }
+
+// Layer is one filesystem layer of an image, snapshot or volume: an
+// uncompressed tar identified by the digest and size of its plaintext
+// (Desc, the layer's identity in the runtime). An unencrypted layer is
+// stored as that blob; an encrypted one is stored as another blob, Sealed,
+// the ciphertext (see package seal), whose header names the KMS key that
+// wraps its data key.
+type Layer struct {
+	Desc
+	Sealed *Desc `json:"sealed,omitempty"`
+}
+
+// Stored is the blob that holds the layer's bytes in a store.
+func (l Layer) Stored() Desc {
+	if l.Sealed != nil {
+		return *l.Sealed
+	}
+	return l.Desc
+}
+
+// Plain wraps unencrypted layer descriptors.
+func Plain(ds ...Desc) []Layer {
+	out := make([]Layer, len(ds))
+	for i, d := range ds {
+		out[i] = Layer{Desc: d}
+	}
+	return out
+}

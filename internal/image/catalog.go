@@ -195,7 +195,7 @@ func key(img Image) store.Key {
 	return store.Key{Account: img.OwnerID, Region: img.Region, Kind: Kind, ID: img.ID}
 }
 
-func (c *CatalogImpl) checkLayers(ctx context.Context, region string, layers []blob.Desc) error {
+func (c *CatalogImpl) checkLayers(ctx context.Context, region string, layers []blob.Layer) error {
 	if len(layers) == 0 {
 		return fmt.Errorf("%w: an image needs at least one layer", ErrInvalid)
 	}
@@ -204,8 +204,8 @@ func (c *CatalogImpl) checkLayers(ctx context.Context, region string, layers []b
 		return err
 	}
 	for _, l := range layers {
-		if _, err := bs.Stat(ctx, l.Digest); err != nil {
-			return fmt.Errorf("image: layer %s in %s: %w", l.Digest, region, err)
+		if _, err := bs.Stat(ctx, l.Stored().Digest); err != nil {
+			return fmt.Errorf("image: layer %s in %s: %w", l.Stored().Digest, region, err)
 		}
 	}
 	return nil
@@ -231,7 +231,7 @@ func applyDefaults(img *Image) {
 }
 
 // layersVersion identifies a layer list (to notice a rebuilt template).
-func layersVersion(layers []blob.Desc) string {
+func layersVersion(layers []blob.Layer) string {
 	h := sha256.New()
 	for _, l := range layers {
 		h.Write([]byte(l.Digest))

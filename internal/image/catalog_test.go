@@ -59,7 +59,7 @@ func (f *fixture) layer(t *testing.T, region, content string) blob.Desc {
 func (f *fixture) register(t *testing.T, img image.Image) image.Image {
 	t.Helper()
 	if img.Layers == nil {
-		img.Layers = []blob.Desc{f.layer(t, img.Region, "layer of "+img.Name)}
+		img.Layers = blob.Plain(f.layer(t, img.Region, "layer of "+img.Name))
 	}
 	out, err := f.c.Register(context.Background(), img)
 	if err != nil {
@@ -84,7 +84,7 @@ func TestVisibility(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.AddQuickStart(ctx, image.Image{Name: "kiln-minimal-20261105", Layers: []blob.Desc{d}}); err != nil {
+	if _, err := f.c.AddQuickStart(ctx, image.Image{Name: "kiln-minimal-20261105", Layers: blob.Plain(d)}); err != nil {
 		t.Fatal(err)
 	}
 	own := f.register(t, image.Image{OwnerID: alice, Region: "us-east-1", Name: "alice-private"})

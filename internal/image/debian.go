@@ -98,7 +98,7 @@ func BuildDebian(ctx context.Context, c *CatalogImpl, opts DebianOptions) (img I
 	img, err = c.AddQuickStart(ctx, Image{
 		Name:        DebianPrefix + now.Format("20060102"),
 		Description: "Debian 12 (bookworm) minbase with curl, ca-certificates and iproute2, built by debootstrap from " + opts.Mirror,
-		Layers:      []blob.Desc{desc},
+		Layers:      blob.Plain(desc),
 		Init:        InitKiln,
 		Created:     now,
 		Source:      "quick-start:debootstrap:" + opts.Mirror,

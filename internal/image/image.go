@@ -51,7 +51,7 @@ type Image struct {
 	BootMode           string      `json:"bootMode,omitempty"`
 	PlatformDetails    string      `json:"platformDetails"` // Linux/UNIX
 	RootSizeGiB        int32       `json:"rootSizeGiB"`
-	Layers             []blob.Desc `json:"layers"` // uncompressed tars, bottom first
+	Layers             []blob.Layer `json:"layers"` // uncompressed tars, bottom first
 	Init               string      `json:"init"`   // InitKiln | InitImage
 	Public             bool        `json:"public"`
 	LaunchPermissions  []string    `json:"launchPermissions,omitempty"` // account IDs

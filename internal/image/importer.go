@@ -167,7 +167,7 @@ func Import(ctx context.Context, c *CatalogImpl, file string, opts ImportOptions
 			return Image{}, err
 		}
 		opts.logf("layer %s (%d bytes)", desc.Digest, desc.Size)
-		img.Layers = []blob.Desc{desc}
+		img.Layers = blob.Plain(desc)
 	}
 	return c.Register(ctx, img)
 }
@@ -421,7 +421,7 @@ func ingest(ctx context.Context, src v1.Image, dst blob.Store, img *Image, opts 
 			return fmt.Errorf("layer %d (%s): %w", i, diffID, err)
 		}
 		opts.logf("layer %d/%d %s (%d bytes)", i+1, len(layers), desc.Digest, desc.Size)
-		img.Layers = append(img.Layers, desc)
+		img.Layers = append(img.Layers, blob.Layer{Desc: desc})
 	}
 	switch cfg.Architecture {
 	case "amd64", "":

@@ -79,7 +79,7 @@ func BuildMinimal(ctx context.Context, c *CatalogImpl, opts MinimalOptions) (img
 	img, err = c.AddQuickStart(ctx, Image{
 		Name:        MinimalPrefix + now.Format("20060102"),
 		Description: "kiln minimal: busybox root filesystem (sh, wget, nc, httpd, ip, udhcpc, …)",
-		Layers:      []blob.Desc{desc},
+		Layers:      blob.Plain(desc),
 		Init:        InitKiln,
 		Created:     now,
 		Source:      "quick-start:busybox:" + bb,

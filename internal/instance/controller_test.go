@@ -115,7 +115,7 @@ func (h *harness) launch(id string, mut func(*instance.Record)) instance.Record 
 	now := h.clk.Now()
 	r := instance.Record{
 		ID: id, Account: "111111111111", Region: "us-east-1", ReservationID: "r-1", ImageID: "ami-1",
-		Layers: []blob.Desc{h.layer}, Init: "kiln", InstanceType: "t3.micro", VCPUs: 2, MemoryMiB: 1024,
+		Layers: blob.Plain(h.layer), Init: "kiln", InstanceType: "t3.micro", VCPUs: 2, MemoryMiB: 1024,
 		SubnetCIDR: "172.31.0.0/20", MAC: "0e:00:00:00:00:01", State: instance.Pending, RootDeviceType: "ebs",
 		ShutdownBehavior: instance.ShutdownStop, Created: now, LaunchTime: now, Changed: now,
 	}

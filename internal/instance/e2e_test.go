@@ -108,7 +108,7 @@ func TestEndToEnd(t *testing.T) {
 	now := clk.Now()
 	r := instance.Record{
 		ID: id, Account: k.Account, Region: k.Region, ReservationID: "r-1", ImageID: "ami-1",
-		Layers: []blob.Desc{{Digest: digest, Size: int64(len(layer))}}, Init: "kiln", InstanceType: "t3.micro", VCPUs: 2, MemoryMiB: 256,
+		Layers: blob.Plain(blob.Desc{Digest: digest, Size: int64(len(layer))}), Init: "kiln", InstanceType: "t3.micro", VCPUs: 2, MemoryMiB: 256,
 		SubnetCIDR: subnet.String(), MAC: "0e:00:00:00:e2:e2", State: instance.Pending, RootDeviceType: "ebs",
 		ShutdownBehavior: instance.ShutdownStop, Created: now, LaunchTime: now, Changed: now,
 	}

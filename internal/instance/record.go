@@ -124,7 +124,7 @@ type Record struct {
 	ClientToken   string `json:"clientToken,omitempty"`
 
 	ImageID      string      `json:"imageId"`
-	Layers       []blob.Desc `json:"layers"`
+	Layers       []blob.Layer `json:"layers"`
 	Init         string      `json:"init"` // image.InitKiln | image.InitImage
 	Architecture string      `json:"architecture"`
 

@@ -130,3 +130,39 @@ type Resizer interface {
 	// container. Resizing to the current limits succeeds.
 	Resize(ctx context.Context, id string, vcpus int, memoryMiB int64) error
 }
+
+// VolumeDir is where attached EBS volumes appear inside instances: the
+// volume attached as /dev/sdf is the directory /mnt/ebs/sdf (the device
+// name's last element). Instances see attachments and detachments while
+// running.
+const VolumeDir = "/mnt/ebs"
+
+// Volumer is implemented by runtimes that keep EBS data volumes apart from
+// instances (CreateVolume, AttachVolume, CreateSnapshot of a data volume).
+// A volume is a writable filesystem over zero or more layers; its data
+// survives detaching and attaching to another instance. Consumers
+// type-assert it.
+type Volumer interface {
+	// CreateVolume prepares the writable volume id over layers (bottom
+	// first; none for an empty volume). ErrAlreadyExists if it exists.
+	CreateVolume(ctx context.Context, id string, layers []Layer) error
+	// DeleteVolume removes the volume and its data; it must be detached
+	// (ErrVolumeInUse). ErrNotFound if it does not exist.
+	DeleteVolume(ctx context.Context, id string) error
+	// CaptureVolume writes the volume's changes relative to its layers to
+	// w as an uncompressed tar layer (like Capturer.Capture).
+	CaptureVolume(ctx context.Context, id string, w io.Writer) (blob.Desc, error)
+	// AttachVolume makes the volume visible inside the instance at
+	// VolumeDir/name, at once if it runs and on every later boot.
+	// Attaching an attached volume again under the same name succeeds.
+	// ErrNotFound if the instance or the volume does not exist.
+	AttachVolume(ctx context.Context, instanceID, volumeID, name string) error
+	// DetachVolume removes the attachment; detaching a volume that is not
+	// attached succeeds.
+	DetachVolume(ctx context.Context, instanceID, volumeID, name string) error
+	// Volumes lists the volume IDs the runtime holds (reconciliation).
+	Volumes(ctx context.Context) ([]string, error)
+}
+
+// ErrVolumeInUse: the volume is attached to an instance.
+var ErrVolumeInUse = errors.New("runtime: volume is attached")
