@@ -61,6 +61,49 @@ type Image struct {
 	// Env is the environment an imported container image declares
 	// (PATH=…); empty for images built as root filesystems.
 	Env []string `json:"env,omitempty"`
+
+	// BlockDevices is the image's block device mapping; the root
+	// device's snapshot holds Layers. Empty for quick-start and imported
+	// images, whose root volume has no snapshot of its own.
+	BlockDevices []BlockDevice `json:"blockDevices,omitempty"`
+	// Encrypted: the root snapshot's layers are sealed under KmsKeyID.
+	Encrypted bool   `json:"encrypted,omitempty"`
+	KmsKeyID  string `json:"kmsKeyId,omitempty"`
+	// SourceImageID and SourceRegion name the image a copy was made from.
+	SourceImageID string `json:"sourceImageId,omitempty"`
+	SourceRegion  string `json:"sourceRegion,omitempty"`
+	// Protection is deregistration protection: "", "enabled" or
+	// "enabled-with-cooldown"; ProtectedUntil is when a protection
+	// disabled with cooldown lapses.
+	Protection     string    `json:"protection,omitempty"`
+	ProtectedUntil time.Time `json:"protectedUntil,omitzero"`
+	LastLaunched   time.Time `json:"lastLaunched,omitzero"`
+	Deregistered   time.Time `json:"deregistered,omitzero"`
+}
+
+// BlockDevice is one entry of an image's block device mapping.
+type BlockDevice struct {
+	DeviceName          string `json:"deviceName"`
+	SnapshotID          string `json:"snapshotId,omitempty"`
+	VolumeSize          int32  `json:"volumeSize,omitempty"`
+	VolumeType          string `json:"volumeType,omitempty"`
+	Iops                int32  `json:"iops,omitempty"`
+	Throughput          int32  `json:"throughput,omitempty"`
+	DeleteOnTermination bool   `json:"deleteOnTermination"`
+	Encrypted           bool   `json:"encrypted,omitempty"`
+	KmsKeyID            string `json:"kmsKeyId,omitempty"`
+	VirtualName         string `json:"virtualName,omitempty"` // ephemeralN
+	NoDevice            bool   `json:"noDevice,omitempty"`
+}
+
+// Root is the block device of the image's root device (nil without one).
+func (img *Image) Root() *BlockDevice {
+	for i := range img.BlockDevices {
+		if img.BlockDevices[i].DeviceName == img.RootDeviceName {
+			return &img.BlockDevices[i]
+		}
+	}
+	return nil
 }
 
 // Catalog finds and records images. Visibility follows EC2: an account sees

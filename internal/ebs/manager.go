@@ -1,0 +1,260 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/blob"
+	"github.com/kiln-dev/kiln/internal/clock"
+	"github.com/kiln-dev/kiln/internal/region"
+	"github.com/kiln-dev/kiln/internal/runtime"
+	"github.com/kiln-dev/kiln/internal/seal"
+	"github.com/kiln-dev/kiln/internal/store"
+)
+
+// Holder gives the manager an instance to itself for a capture: the
+// instance controller leaves it alone while fn runs. With stop, a running
+// instance's task is stopped first and booted again afterwards (the
+// reboot of CreateImage); running tells fn whether the instance's task
+// runs. ErrNoInstance if the instance does not exist or is terminated.
+type Holder interface {
+	Hold(ctx context.Context, account, region, instanceID string, stop bool, fn func(ctx context.Context, running bool) error) error
+}
+
+// ErrNoInstance: Hold found no live instance.
+var ErrNoInstance = errors.New("ebs: instance not found")
+
+// Keys gives keyrings over kiln's KMS.
+type Keys interface {
+	// Keyring wraps data keys under keyARN and unwraps any data key, on
+	// behalf of account in region (its KMS permissions apply). keyARN may
+	// be empty for a keyring that only unwraps.
+	Keyring(account, region, keyARN string) seal.Keyring
+}
+
+// Config configures a Manager.
+type Config struct {
+	Store   store.Store
+	Blobs   blob.Regions
+	Runtime runtime.Runtime // Capturer and Volumer are used when implemented
+	Holder  Holder
+	Keys    Keys
+	Clock   clock.Clock
+	Log     *slog.Logger
+	// Workers bounds concurrent snapshot work (default 2).
+	Workers int
+	// Tick is how often the manager looks for work without being kicked
+	// (default 2 s).
+	Tick time.Duration
+}
+
+// Manager performs pending snapshot and volume work.
+type Manager struct {
+	cfg Config
+	st  store.Store
+	clk clock.Clock
+	log *slog.Logger
+
+	wake chan struct{}
+	sem  chan struct{}
+
+	mu      sync.Mutex
+	running map[string]bool // snapshot or volume IDs with a worker
+	idle    *sync.Cond
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a manager; Start runs it.
+func New(cfg Config) *Manager {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 2 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
+		wake: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers),
+		running: map[string]bool{}, ctx: ctx, cancel: cancel,
+	}
+	m.idle = sync.NewCond(&m.mu)
+	return m
+}
+
+// Start runs the loop; pending work left by an earlier process resumes.
+func (m *Manager) Start() {
+	m.wg.Add(1)
+	go m.loop()
+	m.Kick()
+}
+
+// Close stops the loop and waits for running work to stop (interrupted
+// work stays pending and resumes at the next Start).
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// Kick tells the manager that pending work was written.
+func (m *Manager) Kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) loop() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.Tick)
+	defer t.Stop()
+	for {
+		m.dispatch()
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// pending lists the snapshots and volumes that have work to do.
+func (m *Manager) pending(ctx context.Context) (snaps []Snapshot, vols []Volume, err error) {
+	err = m.st.View(ctx, func(tx store.Tx) error {
+		for _, reg := range region.All {
+			ss, err := store.ListJSON[Snapshot](tx, store.Query{AllAccounts: true, Region: reg.Name, Kind: SnapshotKind})
+			if err != nil {
+				return err
+			}
+			for _, s := range ss {
+				if s.State == SnapshotPending && s.Work != nil {
+					snaps = append(snaps, s)
+				}
+			}
+			vs, err := store.ListJSON[Volume](tx, store.Query{AllAccounts: true, Region: reg.Name, Kind: VolumeKind})
+			if err != nil {
+				return err
+			}
+			for _, v := range vs {
+				if volumeHasWork(v) {
+					vols = append(vols, v)
+				}
+			}
+		}
+		return nil
+	})
+	return snaps, vols, err
+}
+
+func (m *Manager) dispatch() {
+	snaps, vols, err := m.pending(m.ctx)
+	if err != nil {
+		if m.ctx.Err() == nil {
+			m.log.Error("ebs: list pending work", "err", err)
+		}
+		return
+	}
+	for _, s := range snaps {
+		m.spawn(s.ID, func(ctx context.Context) { m.runSnapshot(ctx, s) })
+	}
+	for _, v := range vols {
+		m.spawn(v.ID, func(ctx context.Context) { m.runVolume(ctx, v) })
+	}
+}
+
+// spawn runs fn for id unless a worker already runs for it.
+func (m *Manager) spawn(id string, fn func(ctx context.Context)) {
+	m.mu.Lock()
+	if m.running[id] {
+		m.mu.Unlock()
+		return
+	}
+	m.running[id] = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.running, id)
+			m.idle.Broadcast()
+			m.mu.Unlock()
+			m.Kick() // the outcome may have made other work ready
+		}()
+		select {
+		case m.sem <- struct{}{}:
+		case <-m.ctx.Done():
+			return
+		}
+		defer func() { <-m.sem }()
+		fn(m.ctx)
+	}()
+}
+
+// Idle waits until no work is pending or running (tests).
+func (m *Manager) Idle(ctx context.Context) error {
+	for {
+		snaps, vols, err := m.pending(ctx)
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		busy := len(m.running)
+		m.mu.Unlock()
+		if len(snaps) == 0 && len(vols) == 0 && busy == 0 {
+			return nil
+		}
+		m.Kick()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (m *Manager) region(name string) (blob.Store, error) {
+	bs, err := m.cfg.Blobs.Region(name)
+	if err != nil {
+		return nil, fmt.Errorf("ebs: blob store of %s: %w", name, err)
+	}
+	return bs, nil
+}
+
+// keyring is the keyring for account in region sealing under keyARN (nil
+// when nothing is sealed or unsealed: no key and no Keys).
+func (m *Manager) keyring(account, region, keyARN string) seal.Keyring {
+	if m.cfg.Keys == nil {
+		return nil
+	}
+	return m.cfg.Keys.Keyring(account, region, keyARN)
+}
+
+// RuntimeLayers turns stored layers into runtime layers that read (and
+// unseal, on behalf of account) from region's blob store.
+func RuntimeLayers(bs blob.Store, kr seal.Keyring, layers []blob.Layer) []runtime.Layer {
+	out := make([]runtime.Layer, len(layers))
+	for i, l := range layers {
+		out[i] = runtime.Layer{
+			Digest: l.Digest, Size: l.Size,
+			Open: func(ctx context.Context) (io.ReadCloser, error) { return seal.OpenLayer(ctx, bs, l, kr) },
+		}
+	}
+	return out
+}
