@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/netns"
 	"github.com/kiln-dev/kiln/internal/runtime"
+	"github.com/kiln-dev/kiln/internal/seal"
 	"github.com/kiln-dev/kiln/internal/store"
 )
 
@@ -54,6 +55,13 @@ type Config struct {
 	// Tick is how often the loop looks for due work (retries, expiry)
 	// without being kicked (default 1 s).
 	Tick time.Duration
+	// BeforeDelete, when set, runs before a terminating instance's
+	// container is deleted (EBS settles its volumes: captures a root
+	// volume that outlives the instance). It may run again after a crash.
+	BeforeDelete func(ctx context.Context, r Record) error
+	// Keys unseals encrypted layers on behalf of the instance's account
+	// (nil: encrypted images cannot launch).
+	Keys func(account, region string) seal.Keyring
 }
 
 // Controller drives instances' runtime and network from their records.

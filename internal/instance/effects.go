@@ -11,6 +11,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/netns"
 	"github.com/kiln-dev/kiln/internal/runtime"
+	"github.com/kiln-dev/kiln/internal/seal"
 )
 
 // errVanished: the runtime no longer has the container of an instance that
@@ -49,6 +50,11 @@ func (c *Controller) perform(ctx context.Context, r Record, act Action) error {
 		return nil
 	case Terminate:
 		c.unwatch(r.ID)
+		if c.cfg.BeforeDelete != nil {
+			if err := c.cfg.BeforeDelete(ctx, r); err != nil {
+				return fmt.Errorf("terminate: volumes: %w", err)
+			}
+		}
 		if err := c.rt.Delete(ctx, r.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return fmt.Errorf("terminate: delete: %w", err)
 		}
@@ -205,11 +211,14 @@ func (c *Controller) spec(r Record, netnsPath string) (runtime.Spec, error) {
 		if err != nil {
 			return s, fmt.Errorf("blob store of %s: %w", r.Region, err)
 		}
+		var kr seal.Keyring
+		if c.cfg.Keys != nil {
+			kr = c.cfg.Keys(r.Account, r.Region)
+		}
 		for _, l := range r.Layers {
-			d := l.Digest
 			s.Layers = append(s.Layers, runtime.Layer{
-				Digest: d, Size: l.Size,
-				Open: func(ctx context.Context) (io.ReadCloser, error) { return bs.Open(ctx, d) },
+				Digest: l.Digest, Size: l.Size,
+				Open: func(ctx context.Context) (io.ReadCloser, error) { return seal.OpenLayer(ctx, bs, l, kr) },
 			})
 		}
 	}

@@ -227,6 +227,21 @@ func Complete(r Record, act Action, from string, reboots int, now time.Time) (Re
 	return r, true
 }
 
+// ClientError is a launch failure the client caused (the key of an
+// encrypted image is disabled or not usable by the account): it is not
+// retried, and Reason becomes the instance's state reason.
+type ClientError struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *ClientError) Error() string { return e.Reason.Message + ": " + e.Err.Error() }
+func (e *ClientError) Unwrap() error { return e.Err }
+
+// ReasonInvalidKMSKey is the state reason of a launch whose volume's KMS
+// key cannot be used.
+var ReasonInvalidKMSKey = Reason{"Client.InvalidKMSKey.InvalidState", "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state"}
+
 // MaxLaunchAttempts is how often a launch is tried before the instance
 // gives up: a new instance terminates, a restarted one returns to stopped
 // (both with StateReason Server.InternalError).
@@ -242,6 +257,17 @@ func Fail(r Record, act Action, from string, err error, now time.Time) (Record, 
 	r.Failures++
 	r.LastErr = err.Error()
 	r.FailedAt = now
+	var ce *ClientError
+	if act == Launch && errors.As(err, &ce) {
+		next := ShuttingDown
+		if r.Booted() {
+			next = Stopped
+		}
+		r = setState(r, next, now)
+		r.Reason = &ce.Reason
+		r.TransitionReason = ce.Reason.Message
+		return r, true
+	}
 	if act == Launch && r.Failures >= MaxLaunchAttempts {
 		next := ShuttingDown
 		if r.Booted() {

@@ -25,6 +25,7 @@ type Service struct {
 	defaults   map[string]bool // account/region pairs whose default VPC exists
 
 	inst *InstanceDeps // instance actions (EnableInstances); nil: not enabled
+	ebs  *EBSDeps      // volume, snapshot and image actions (EnableEBS)
 }
 
 // New returns the EC2 service.
