@@ -2,7 +2,6 @@ package ebs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,13 +20,10 @@ import (
 // instance controller leaves it alone while fn runs. With stop, a running
 // instance's task is stopped first and booted again afterwards (the
 // reboot of CreateImage); running tells fn whether the instance's task
-// runs. ErrNoInstance if the instance does not exist or is terminated.
+// runs.
 type Holder interface {
 	Hold(ctx context.Context, account, region, instanceID string, stop bool, fn func(ctx context.Context, running bool) error) error
 }
-
-// ErrNoInstance: Hold found no live instance.
-var ErrNoInstance = errors.New("ebs: instance not found")
 
 // Keys gives keyrings over kiln's KMS.
 type Keys interface {
@@ -39,9 +35,12 @@ type Keys interface {
 
 // Config configures a Manager.
 type Config struct {
-	Store   store.Store
-	Blobs   blob.Regions
-	Runtime runtime.Runtime // Capturer and Volumer are used when implemented
+	Store store.Store
+	Blobs blob.Regions
+	// Runtime and Holder may be given later with Use (kiln starts the
+	// instance runtime after the API); Capturer and Volumer are used when
+	// the runtime implements them.
+	Runtime runtime.Runtime
 	Holder  Holder
 	Keys    Keys
 	Clock   clock.Clock
@@ -64,6 +63,8 @@ type Manager struct {
 	sem  chan struct{}
 
 	mu      sync.Mutex
+	rt      runtime.Runtime
+	holder  Holder
 	running map[string]bool // snapshot or volume IDs with a worker
 	idle    *sync.Cond
 
@@ -91,9 +92,25 @@ func New(cfg Config) *Manager {
 		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers),
 		running: map[string]bool{}, ctx: ctx, cancel: cancel,
+		rt: cfg.Runtime, holder: cfg.Holder,
 	}
 	m.idle = sync.NewCond(&m.mu)
 	return m
+}
+
+// Use gives the manager the instance runtime and the instance controller.
+func (m *Manager) Use(rt runtime.Runtime, h Holder) {
+	m.mu.Lock()
+	m.rt, m.holder = rt, h
+	m.mu.Unlock()
+	m.Kick()
+}
+
+// deps returns the runtime and holder (nil before Use).
+func (m *Manager) deps() (runtime.Runtime, Holder) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rt, m.holder
 }
 
 // Start runs the loop; pending work left by an earlier process resumes.

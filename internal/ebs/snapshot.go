@@ -18,8 +18,8 @@ import (
 func (m *Manager) runSnapshot(ctx context.Context, s Snapshot) {
 	start := m.clk.Now()
 	layers, err := m.snapshotWork(ctx, s)
-	if ctx.Err() != nil {
-		return
+	if ctx.Err() != nil || errors.Is(err, errNoRuntime) {
+		return // stays pending
 	}
 	if err != nil {
 		m.log.Warn("ebs: snapshot failed", "id", s.ID, "work", s.Work.Kind, "err", err)
@@ -67,12 +67,13 @@ func (m *Manager) snapshotWork(ctx context.Context, s Snapshot) ([]blob.Layer, e
 // frozen.
 func (m *Manager) captureRoot(ctx context.Context, s Snapshot, bs blob.Store, kr seal.Keyring) ([]blob.Layer, error) {
 	w := s.Work
-	capt, ok := m.cfg.Runtime.(runtime.Capturer)
-	if !ok || m.cfg.Holder == nil {
-		return nil, errors.New("ebs: the runtime cannot capture instances")
+	rt, holder := m.deps()
+	capt, ok := rt.(runtime.Capturer)
+	if !ok || holder == nil {
+		return nil, errNoRuntime
 	}
 	var top blob.Layer
-	err := m.cfg.Holder.Hold(ctx, s.OwnerID, s.Region, w.InstanceID, w.Reboot, func(ctx context.Context, running bool) (err error) {
+	err := holder.Hold(ctx, s.OwnerID, s.Region, w.InstanceID, w.Reboot, func(ctx context.Context, running bool) (err error) {
 		if running {
 			if err := capt.Pause(ctx, w.InstanceID); err != nil {
 				return fmt.Errorf("freeze: %w", err)
@@ -120,9 +121,9 @@ func (m *Manager) captureVolume(ctx context.Context, s Snapshot, bs blob.Store, 
 	if !v.Materialized {
 		return append([]blob.Layer(nil), w.Base...), nil
 	}
-	vr, ok := m.cfg.Runtime.(runtime.Volumer)
-	if !ok {
-		return nil, errors.New("ebs: the runtime has no volumes")
+	vr, err := m.volumer()
+	if err != nil {
+		return nil, err
 	}
 	top, err := putCaptured(ctx, bs, kr, func(w2 io.Writer) (blob.Desc, error) {
 		return vr.CaptureVolume(ctx, v.ID, w2)

@@ -13,6 +13,10 @@ import (
 	"github.com/kiln-dev/kiln/internal/store"
 )
 
+// errNoRuntime: the work needs the instance runtime, which this kiln has
+// not (yet) started; the work stays pending.
+var errNoRuntime = errors.New("ebs: no instance runtime")
+
 // volumeHasWork reports whether a data volume waits for the manager:
 // being attached, detached or deleted.
 func volumeHasWork(v Volume) bool {
@@ -30,9 +34,10 @@ func volumeHasWork(v Volume) bool {
 func MountName(device string) string { return path.Base(device) }
 
 func (m *Manager) volumer() (runtime.Volumer, error) {
-	vr, ok := m.cfg.Runtime.(runtime.Volumer)
+	rt, _ := m.deps()
+	vr, ok := rt.(runtime.Volumer)
 	if !ok {
-		return nil, errors.New("ebs: the runtime has no volumes")
+		return nil, errNoRuntime
 	}
 	return vr, nil
 }
@@ -160,11 +165,12 @@ func (m *Manager) settle(ctx context.Context, r instance.Record, v Volume) error
 	switch {
 	case v.Root && del:
 	case v.Root:
-		capt, ok := m.cfg.Runtime.(runtime.Capturer)
+		rt, _ := m.deps()
+		capt, ok := rt.(runtime.Capturer)
 		if !ok {
-			return errors.New("the runtime cannot capture instances")
+			return errNoRuntime
 		}
-		if err := m.cfg.Runtime.Stop(ctx, r.ID, 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		if err := rt.Stop(ctx, r.ID, 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return err
 		}
 		bs, err := m.region(v.Region)

@@ -36,28 +36,28 @@ const (
 
 // Image is one AMI.
 type Image struct {
-	ID                 string      `json:"id"` // ami-…
-	Name               string      `json:"name"`
-	Description        string      `json:"description,omitempty"`
-	OwnerID            string      `json:"ownerId"`
-	OwnerAlias         string      `json:"ownerAlias,omitempty"` // "amazon" for quick-start images
-	Region             string      `json:"region"`
-	State              string      `json:"state"`
-	StateReason        string      `json:"stateReason,omitempty"`
-	Architecture       string      `json:"architecture"`       // x86_64 | arm64
-	RootDeviceName     string      `json:"rootDeviceName"`     // /dev/xvda
-	RootDeviceType     string      `json:"rootDeviceType"`     // ebs | instance-store
-	VirtualizationType string      `json:"virtualizationType"` // hvm
-	BootMode           string      `json:"bootMode,omitempty"`
-	PlatformDetails    string      `json:"platformDetails"` // Linux/UNIX
-	RootSizeGiB        int32       `json:"rootSizeGiB"`
+	ID                 string       `json:"id"` // ami-…
+	Name               string       `json:"name"`
+	Description        string       `json:"description,omitempty"`
+	OwnerID            string       `json:"ownerId"`
+	OwnerAlias         string       `json:"ownerAlias,omitempty"` // "amazon" for quick-start images
+	Region             string       `json:"region"`
+	State              string       `json:"state"`
+	StateReason        string       `json:"stateReason,omitempty"`
+	Architecture       string       `json:"architecture"`       // x86_64 | arm64
+	RootDeviceName     string       `json:"rootDeviceName"`     // /dev/xvda
+	RootDeviceType     string       `json:"rootDeviceType"`     // ebs | instance-store
+	VirtualizationType string       `json:"virtualizationType"` // hvm
+	BootMode           string       `json:"bootMode,omitempty"`
+	PlatformDetails    string       `json:"platformDetails"` // Linux/UNIX
+	RootSizeGiB        int32        `json:"rootSizeGiB"`
 	Layers             []blob.Layer `json:"layers"` // uncompressed tars, bottom first
-	Init               string      `json:"init"`   // InitKiln | InitImage
-	Public             bool        `json:"public"`
-	LaunchPermissions  []string    `json:"launchPermissions,omitempty"` // account IDs
-	Created            time.Time   `json:"created"`
-	DeprecationTime    *time.Time  `json:"deprecationTime,omitempty"`
-	Source             string      `json:"source,omitempty"` // how it was made: quick-start, import:<file>, create-image:<instance>
+	Init               string       `json:"init"`   // InitKiln | InitImage
+	Public             bool         `json:"public"`
+	LaunchPermissions  []string     `json:"launchPermissions,omitempty"` // account IDs
+	Created            time.Time    `json:"created"`
+	DeprecationTime    *time.Time   `json:"deprecationTime,omitempty"`
+	Source             string       `json:"source,omitempty"` // how it was made: quick-start, import:<file>, create-image:<instance>
 	// Env is the environment an imported container image declares
 	// (PATH=…); empty for images built as root filesystems.
 	Env []string `json:"env,omitempty"`

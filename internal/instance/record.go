@@ -123,10 +123,10 @@ type Record struct {
 	LaunchIndex   int32  `json:"launchIndex"`
 	ClientToken   string `json:"clientToken,omitempty"`
 
-	ImageID      string      `json:"imageId"`
+	ImageID      string       `json:"imageId"`
 	Layers       []blob.Layer `json:"layers"`
-	Init         string      `json:"init"` // image.InitKiln | image.InitImage
-	Architecture string      `json:"architecture"`
+	Init         string       `json:"init"` // image.InitKiln | image.InitImage
+	Architecture string       `json:"architecture"`
 
 	InstanceType string `json:"instanceType"`
 	VCPUs        int    `json:"vcpus"`

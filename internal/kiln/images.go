@@ -35,7 +35,7 @@ func (k *Kiln) Images() (*image.CatalogImpl, *disk.Regions, error) {
 // from the local busybox when no kiln-minimal image exists yet (well under
 // a second, no network) and returns the catalog for the EC2 service. A
 // missing busybox is logged, not fatal: kiln serves everything else.
-func setupImages(k *Kiln) (image.Catalog, error) {
+func setupImages(k *Kiln) (*image.CatalogImpl, error) {
 	cat, _, err := k.Images()
 	if err != nil {
 		return nil, err

@@ -116,7 +116,8 @@ func (k *Kiln) StartInstances(ctx context.Context, o InstanceOptions) (_ *Instan
 	ctrl, err := instance.New(instance.Config{
 		Store: k.Store, Runtime: rt, Network: nw, Blobs: regions, Clock: k.opts.Clock, Log: k.opts.Log,
 		DataDir: k.opts.DataDir, InitPath: o.InitPath,
-		Mounts: []runtime.Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true}},
+		Mounts:       []runtime.Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true}},
+		BeforeDelete: k.beforeDelete, Keys: k.launchKeys(),
 	})
 	if err != nil {
 		return nil, err
@@ -126,6 +127,9 @@ func (k *Kiln) StartInstances(ctx context.Context, o InstanceOptions) (_ *Instan
 	}
 	s.Controller = ctrl
 	s.close = append(s.close, ctrl.Close)
+	if k.ebs != nil {
+		k.ebs.Use(rt, ctrl)
+	}
 	k.ec2.EnableInstances(ec2.InstanceDeps{Controller: ctrl})
 
 	key, err := identityKey(filepath.Join(k.opts.DataDir, "imds-identity.key"))

@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/account"
 	"github.com/kiln-dev/kiln/internal/api"
 	"github.com/kiln-dev/kiln/internal/clock"
+	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/secretbox"
 	"github.com/kiln-dev/kiln/internal/service/ec2"
@@ -40,6 +42,8 @@ type Kiln struct {
 
 	ec2    *ec2.Service
 	images image.Catalog
+	ebs    *ebs.Manager // nil when the image stores are unavailable
+	once   sync.Once    // starts background work with the first Handler
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.
@@ -84,8 +88,13 @@ func Open(opts Options) (*Kiln, error) {
 	return k, nil
 }
 
-// Close releases the store.
-func (k *Kiln) Close() error { return k.Store.Close() }
+// Close stops background work and releases the store.
+func (k *Kiln) Close() error {
+	if k.ebs != nil {
+		k.ebs.Close()
+	}
+	return k.Store.Close()
+}
 
 // AdminProfile is the credentials profile of the account created on first start.
 const AdminProfile = "kiln"
@@ -111,6 +120,11 @@ func (k *Kiln) EnsureAdmin(ctx context.Context) (created bool, err error) {
 // It does not use http.ServeMux, which cleans paths ("//", "../") and would
 // redirect S3 keys that contain them.
 func (k *Kiln) Handler() http.Handler {
+	k.once.Do(func() {
+		if k.ebs != nil {
+			k.ebs.Start() // pending snapshot and volume work resumes
+		}
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_kiln/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			w.Header().Set("Content-Type", "application/json")

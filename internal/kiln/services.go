@@ -24,6 +24,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/awsgen/snsapi"
 	"github.com/kiln-dev/kiln/internal/awsgen/ssmapi"
 	"github.com/kiln-dev/kiln/internal/awsgen/stsapi"
+	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/service/cloudwatch"
 	"github.com/kiln-dev/kiln/internal/service/ec2"
 	"github.com/kiln-dev/kiln/internal/service/s3"
@@ -45,6 +46,8 @@ func newAPI(k *Kiln) *api.Server {
 	} else {
 		k.ec2.SetImages(cat)
 		k.images = cat
+		k.ebs = ebs.New(ebs.Config{Store: k.Store, Blobs: cat.Blobs(), Keys: k.keyrings(), Clock: k.opts.Clock, Log: k.opts.Log.With("component", "ebs")})
+		k.ec2.EnableEBS(ec2.EBSDeps{Kick: k.ebs.Kick, Keys: k.ec2Keys(), Images: cat})
 	}
 	s.Register(ec2api.Service, ec2api.Handlers(k.ec2))
 	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))

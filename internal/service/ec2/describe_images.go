@@ -106,23 +106,49 @@ func imageFields(img image.Image) fields {
 			return []string{imageLocation(img)}, true
 		case "state-reason-code", "state-reason-message":
 			return one(img.StateReason)
-		case "block-device-mapping.device-name":
-			return one(img.RootDeviceName)
-		case "block-device-mapping.volume-size":
-			return []string{strconv.Itoa(int(img.RootSizeGiB))}, true
-		case "block-device-mapping.volume-type":
-			return []string{rootVolumeType}, true
-		case "block-device-mapping.delete-on-termination":
-			return []string{"true"}, true
-		case "block-device-mapping.encrypted":
-			return []string{"false"}, true
-		case "block-device-mapping.snapshot-id", "platform", "kernel-id", "ramdisk-id", "product-code", "product-code.type", "source-instance-id", "imds-support", "tpm-support", "source-image-id", "source-image-region":
+		case "block-device-mapping.device-name", "block-device-mapping.volume-size", "block-device-mapping.volume-type",
+			"block-device-mapping.delete-on-termination", "block-device-mapping.encrypted", "block-device-mapping.snapshot-id":
+			var out []string
+			for _, bd := range blockDevices(img) {
+				switch name[len("block-device-mapping."):] {
+				case "device-name":
+					out = append(out, bd.DeviceName)
+				case "volume-size":
+					out = append(out, strconv.Itoa(int(bd.VolumeSize)))
+				case "volume-type":
+					out = append(out, bd.VolumeType)
+				case "delete-on-termination":
+					out = append(out, boolStr(bd.DeleteOnTermination))
+				case "encrypted":
+					out = append(out, boolStr(bd.Encrypted))
+				case "snapshot-id":
+					if bd.SnapshotID != "" {
+						out = append(out, bd.SnapshotID)
+					}
+				}
+			}
+			return out, true
+		case "source-image-id":
+			return one(img.SourceImageID)
+		case "source-image-region":
+			return one(img.SourceRegion)
+		case "platform", "kernel-id", "ramdisk-id", "product-code", "product-code.type", "source-instance-id", "imds-support", "tpm-support":
 			// Linux images without these: the filter is valid and
 			// matches nothing.
 			return nil, true
 		}
 		return nil, false
 	}
+}
+
+// blockDevices is the image's block device mapping; images without one
+// (quick-start, imported) have a root volume of their size, gp3,
+// unencrypted, deleted on termination, from no snapshot of their own.
+func blockDevices(img image.Image) []image.BlockDevice {
+	if len(img.BlockDevices) > 0 {
+		return img.BlockDevices
+	}
+	return []image.BlockDevice{{DeviceName: img.RootDeviceName, VolumeSize: img.RootSizeGiB, VolumeType: rootVolumeType, DeleteOnTermination: true}}
 }
 
 func bootMode(img image.Image) string {
@@ -157,15 +183,33 @@ func toEC2Image(img image.Image, tags []ec2api.Tag) ec2api.Image {
 		SriovNetSupport:    "simple",
 		BootMode:           bootMode(img),
 		Tags:               tags,
-		BlockDeviceMappings: []ec2api.BlockDeviceMapping{{
-			DeviceName: img.RootDeviceName,
-			Ebs: &ec2api.EbsBlockDevice{
-				VolumeSize:          ptr(img.RootSizeGiB),
-				VolumeType:          rootVolumeType,
-				DeleteOnTermination: ptr(true),
-				Encrypted:           ptr(false),
-			},
-		}},
+		SourceImageId:      img.SourceImageID,
+		SourceImageRegion:  img.SourceRegion,
+	}
+	for _, bd := range blockDevices(img) {
+		m := ec2api.BlockDeviceMapping{DeviceName: bd.DeviceName, VirtualName: bd.VirtualName}
+		if bd.VirtualName == "" && !bd.NoDevice {
+			m.Ebs = &ec2api.EbsBlockDevice{
+				SnapshotId: bd.SnapshotID, VolumeSize: ptr(bd.VolumeSize), VolumeType: bd.VolumeType,
+				DeleteOnTermination: ptr(bd.DeleteOnTermination), Encrypted: ptr(bd.Encrypted),
+			}
+			if bd.Iops > 0 {
+				m.Ebs.Iops = ptr(bd.Iops)
+			}
+			if bd.Throughput > 0 {
+				m.Ebs.Throughput = ptr(bd.Throughput)
+			}
+		}
+		out.BlockDeviceMappings = append(out.BlockDeviceMappings, m)
+	}
+	if img.Protection != "" {
+		out.DeregistrationProtection = "enabled"
+		if img.Protection == "enabled-with-cooldown" {
+			out.DeregistrationProtection = "enabled-with-cooldown"
+		}
+	}
+	if !img.LastLaunched.IsZero() {
+		out.LastLaunchedTime = isoTime(img.LastLaunched)
 	}
 	if img.DeprecationTime != nil {
 		out.DeprecationTime = isoTime(*img.DeprecationTime)

@@ -1,6 +1,7 @@
 package ec2
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,9 +12,11 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
+	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/instance"
 	"github.com/kiln-dev/kiln/internal/store"
@@ -148,6 +151,9 @@ func (s *Service) RunInstances(ctx context.Context, in *ec2api.RunInstancesReque
 			if err := store.CreateJSON(tx, sc.key(instance.Kind, r.ID), "", r); err != nil {
 				return err
 			}
+			if err := store.CreateJSON(tx, sc.key(ebs.VolumeKind, r.RootVolumeID), "", rootVolume(r, l, now)); err != nil {
+				return err
+			}
 			for typ, id := range map[string]string{"instance": r.ID, "volume": r.RootVolumeID, "network-interface": r.ENIID} {
 				if err := putTags(tx, sc, id, typ, l.tags[typ]); err != nil {
 					return err
@@ -179,6 +185,22 @@ func (s *Service) RunInstances(ctx context.Context, in *ec2api.RunInstancesReque
 }
 
 var errReplay = errors.New("client token already used")
+
+// rootVolume is the EBS volume record of a new instance's root disk (its
+// data lives in the instance's root filesystem).
+func rootVolume(r instance.Record, l launch, now time.Time) ebs.Volume {
+	root := blockDevices(l.img)[0]
+	if bd := l.img.Root(); bd != nil {
+		root = *bd
+	}
+	return ebs.Volume{
+		ID: r.RootVolumeID, OwnerID: r.Account, Region: r.Region, AZ: r.AZ, SizeGiB: r.RootSizeGiB,
+		Type: cmp.Or(root.VolumeType, rootVolumeType), Iops: root.Iops, Throughput: root.Throughput,
+		SnapshotID: root.SnapshotID, Encrypted: l.img.Encrypted, KmsKeyID: l.img.KmsKeyID,
+		State: ebs.VolumeInUse, Created: now, Layers: r.Layers, Root: true, Materialized: true,
+		Attachment: &ebs.Attachment{InstanceID: r.ID, Device: r.RootDevice, State: ebs.Attached, Time: now, DeleteOnTermination: r.DeleteOnTermination},
+	}
+}
 
 // replayToken answers a repeated ClientToken with the reservation it
 // launched (nil when the token is new).
