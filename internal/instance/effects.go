@@ -124,6 +124,9 @@ func (c *Controller) up(ctx context.Context, r Record) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := c.checkKeys(ctx, r); err != nil {
+			return err
+		}
 		switch err := c.rt.Create(ctx, spec); {
 		case err == nil:
 			created = true
@@ -223,6 +226,35 @@ func (c *Controller) spec(r Record, netnsPath string) (runtime.Spec, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkKeys makes sure the instance's account may use the keys of its
+// encrypted layers, by unwrapping each sealed layer's data key: the
+// runtime reads layers it already holds (unpacked for another launch)
+// without asking.
+func (c *Controller) checkKeys(ctx context.Context, r Record) error {
+	var kr seal.Keyring
+	for _, l := range r.Layers {
+		if l.Sealed == nil {
+			continue
+		}
+		if kr == nil {
+			if c.cfg.Keys == nil {
+				return &ClientError{Reason: ReasonInvalidKMSKey, Err: errors.New("kiln has no KMS")}
+			}
+			kr = c.cfg.Keys(r.Account, r.Region)
+		}
+		bs, err := c.cfg.Blobs.Region(r.Region)
+		if err != nil {
+			return err
+		}
+		rc, err := seal.OpenLayer(ctx, bs, l, kr)
+		if err != nil {
+			return fmt.Errorf("encrypted layer %s: %w", l.Digest, err)
+		}
+		rc.Close()
+	}
+	return nil
 }
 
 // watchExit follows the instance's current task: when it ends by itself

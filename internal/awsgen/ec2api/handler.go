@@ -42,6 +42,17 @@ type Handler interface {
 	ModifyInstanceMetadataOptions(ctx context.Context, in *ModifyInstanceMetadataOptionsRequest) (*ModifyInstanceMetadataOptionsResult, error)
 	DescribeInstanceTypes(ctx context.Context, in *DescribeInstanceTypesRequest) (*DescribeInstanceTypesResult, error)
 	DescribeImages(ctx context.Context, in *DescribeImagesRequest) (*DescribeImagesResult, error)
+	CreateImage(ctx context.Context, in *CreateImageRequest) (*CreateImageResult, error)
+	RegisterImage(ctx context.Context, in *RegisterImageRequest) (*RegisterImageResult, error)
+	DeregisterImage(ctx context.Context, in *DeregisterImageRequest) (*DeregisterImageResult, error)
+	CopyImage(ctx context.Context, in *CopyImageRequest) (*CopyImageResult, error)
+	DescribeImageAttribute(ctx context.Context, in *DescribeImageAttributeRequest) (*ImageAttribute, error)
+	ModifyImageAttribute(ctx context.Context, in *ModifyImageAttributeRequest) error
+	ResetImageAttribute(ctx context.Context, in *ResetImageAttributeRequest) error
+	EnableImageDeprecation(ctx context.Context, in *EnableImageDeprecationRequest) (*EnableImageDeprecationResult, error)
+	DisableImageDeprecation(ctx context.Context, in *DisableImageDeprecationRequest) (*DisableImageDeprecationResult, error)
+	EnableImageDeregistrationProtection(ctx context.Context, in *EnableImageDeregistrationProtectionRequest) (*EnableImageDeregistrationProtectionResult, error)
+	DisableImageDeregistrationProtection(ctx context.Context, in *DisableImageDeregistrationProtectionRequest) (*DisableImageDeregistrationProtectionResult, error)
 }
 
 // Handlers adapts h to the generic handler table the API layer dispatches on.
@@ -139,6 +150,37 @@ func Handlers(h Handler) map[string]shape.HandlerFunc {
 		},
 		"DescribeImages": func(ctx context.Context, in any) (any, error) {
 			return h.DescribeImages(ctx, inputOf[DescribeImagesRequest](in))
+		},
+		"CreateImage": func(ctx context.Context, in any) (any, error) {
+			return h.CreateImage(ctx, inputOf[CreateImageRequest](in))
+		},
+		"RegisterImage": func(ctx context.Context, in any) (any, error) {
+			return h.RegisterImage(ctx, inputOf[RegisterImageRequest](in))
+		},
+		"DeregisterImage": func(ctx context.Context, in any) (any, error) {
+			return h.DeregisterImage(ctx, inputOf[DeregisterImageRequest](in))
+		},
+		"CopyImage": func(ctx context.Context, in any) (any, error) { return h.CopyImage(ctx, inputOf[CopyImageRequest](in)) },
+		"DescribeImageAttribute": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeImageAttribute(ctx, inputOf[DescribeImageAttributeRequest](in))
+		},
+		"ModifyImageAttribute": func(ctx context.Context, in any) (any, error) {
+			return nil, h.ModifyImageAttribute(ctx, inputOf[ModifyImageAttributeRequest](in))
+		},
+		"ResetImageAttribute": func(ctx context.Context, in any) (any, error) {
+			return nil, h.ResetImageAttribute(ctx, inputOf[ResetImageAttributeRequest](in))
+		},
+		"EnableImageDeprecation": func(ctx context.Context, in any) (any, error) {
+			return h.EnableImageDeprecation(ctx, inputOf[EnableImageDeprecationRequest](in))
+		},
+		"DisableImageDeprecation": func(ctx context.Context, in any) (any, error) {
+			return h.DisableImageDeprecation(ctx, inputOf[DisableImageDeprecationRequest](in))
+		},
+		"EnableImageDeregistrationProtection": func(ctx context.Context, in any) (any, error) {
+			return h.EnableImageDeregistrationProtection(ctx, inputOf[EnableImageDeregistrationProtectionRequest](in))
+		},
+		"DisableImageDeregistrationProtection": func(ctx context.Context, in any) (any, error) {
+			return h.DisableImageDeregistrationProtection(ctx, inputOf[DisableImageDeregistrationProtectionRequest](in))
 		},
 	}
 }

@@ -47,6 +47,7 @@ var (
 	sBaselineBandwidthInMbps_                               = &shape.Shape{Name: "BaselineBandwidthInMbps", Kind: shape.Integer}
 	sBaselineIops_                                          = &shape.Shape{Name: "BaselineIops", Kind: shape.Integer}
 	sBaselineThroughputInMBps_                              = &shape.Shape{Name: "BaselineThroughputInMBps", Kind: shape.Double}
+	sBillingProductList_                                    = &shape.Shape{Name: "BillingProductList", Kind: shape.List}
 	sBlob_                                                  = &shape.Shape{Name: "Blob", Kind: shape.Blob}
 	sBlobAttributeValue_                                    = &shape.Shape{Name: "BlobAttributeValue", Kind: shape.Structure}
 	sBlockDeviceMapping_                                    = &shape.Shape{Name: "BlockDeviceMapping", Kind: shape.Structure}
@@ -68,11 +69,16 @@ var (
 	sCoipPoolId_                                            = &shape.Shape{Name: "CoipPoolId", Kind: shape.String}
 	sConnectionTrackingSpecificationRequest_                = &shape.Shape{Name: "ConnectionTrackingSpecificationRequest", Kind: shape.Structure}
 	sConnectionTrackingSpecificationResponse_               = &shape.Shape{Name: "ConnectionTrackingSpecificationResponse", Kind: shape.Structure}
+	sCopyImageClientToken_                                  = &shape.Shape{Name: "CopyImageClientToken", Kind: shape.String, Min: 0, HasMin: true, Max: 128, HasMax: true}
+	sCopyImageRequest_                                      = &shape.Shape{Name: "CopyImageRequest", Kind: shape.Structure}
+	sCopyImageResult_                                       = &shape.Shape{Name: "CopyImageResult", Kind: shape.Structure}
 	sCoreCount_                                             = &shape.Shape{Name: "CoreCount", Kind: shape.Integer}
 	sCoreCountList_                                         = &shape.Shape{Name: "CoreCountList", Kind: shape.List}
 	sCpuManufacturerName_                                   = &shape.Shape{Name: "CpuManufacturerName", Kind: shape.String}
 	sCpuOptions_                                            = &shape.Shape{Name: "CpuOptions", Kind: shape.Structure}
 	sCpuOptionsRequest_                                     = &shape.Shape{Name: "CpuOptionsRequest", Kind: shape.Structure}
+	sCreateImageRequest_                                    = &shape.Shape{Name: "CreateImageRequest", Kind: shape.Structure}
+	sCreateImageResult_                                     = &shape.Shape{Name: "CreateImageResult", Kind: shape.Structure}
 	sCreateKeyPairRequest_                                  = &shape.Shape{Name: "CreateKeyPairRequest", Kind: shape.Structure}
 	sCreateSecurityGroupRequest_                            = &shape.Shape{Name: "CreateSecurityGroupRequest", Kind: shape.Structure}
 	sCreateSecurityGroupResult_                             = &shape.Shape{Name: "CreateSecurityGroupResult", Kind: shape.Structure}
@@ -92,11 +98,16 @@ var (
 	sDeleteKeyPairResult_                                   = &shape.Shape{Name: "DeleteKeyPairResult", Kind: shape.Structure}
 	sDeleteSecurityGroupRequest_                            = &shape.Shape{Name: "DeleteSecurityGroupRequest", Kind: shape.Structure}
 	sDeleteSecurityGroupResult_                             = &shape.Shape{Name: "DeleteSecurityGroupResult", Kind: shape.Structure}
+	sDeleteSnapshotResultSet_                               = &shape.Shape{Name: "DeleteSnapshotResultSet", Kind: shape.List}
+	sDeleteSnapshotReturnCode_                              = &shape.Shape{Name: "DeleteSnapshotReturnCode", Kind: shape.Structure}
 	sDeleteTagsRequest_                                     = &shape.Shape{Name: "DeleteTagsRequest", Kind: shape.Structure}
+	sDeregisterImageRequest_                                = &shape.Shape{Name: "DeregisterImageRequest", Kind: shape.Structure}
+	sDeregisterImageResult_                                 = &shape.Shape{Name: "DeregisterImageResult", Kind: shape.Structure}
 	sDescribeAccountAttributesRequest_                      = &shape.Shape{Name: "DescribeAccountAttributesRequest", Kind: shape.Structure}
 	sDescribeAccountAttributesResult_                       = &shape.Shape{Name: "DescribeAccountAttributesResult", Kind: shape.Structure}
 	sDescribeAvailabilityZonesRequest_                      = &shape.Shape{Name: "DescribeAvailabilityZonesRequest", Kind: shape.Structure}
 	sDescribeAvailabilityZonesResult_                       = &shape.Shape{Name: "DescribeAvailabilityZonesResult", Kind: shape.Structure}
+	sDescribeImageAttributeRequest_                         = &shape.Shape{Name: "DescribeImageAttributeRequest", Kind: shape.Structure}
 	sDescribeImagesRequest_                                 = &shape.Shape{Name: "DescribeImagesRequest", Kind: shape.Structure}
 	sDescribeImagesResult_                                  = &shape.Shape{Name: "DescribeImagesResult", Kind: shape.Structure}
 	sDescribeInstanceStatusRequest_                         = &shape.Shape{Name: "DescribeInstanceStatusRequest", Kind: shape.Structure}
@@ -121,6 +132,10 @@ var (
 	sDescribeVpcsRequest_                                   = &shape.Shape{Name: "DescribeVpcsRequest", Kind: shape.Structure}
 	sDescribeVpcsResult_                                    = &shape.Shape{Name: "DescribeVpcsResult", Kind: shape.Structure}
 	sDeviceType_                                            = &shape.Shape{Name: "DeviceType", Kind: shape.String, Enum: []string{"ebs", "instance-store"}}
+	sDisableImageDeprecationRequest_                        = &shape.Shape{Name: "DisableImageDeprecationRequest", Kind: shape.Structure}
+	sDisableImageDeprecationResult_                         = &shape.Shape{Name: "DisableImageDeprecationResult", Kind: shape.Structure}
+	sDisableImageDeregistrationProtectionRequest_           = &shape.Shape{Name: "DisableImageDeregistrationProtectionRequest", Kind: shape.Structure}
+	sDisableImageDeregistrationProtectionResult_            = &shape.Shape{Name: "DisableImageDeregistrationProtectionResult", Kind: shape.Structure}
 	sDiskCount_                                             = &shape.Shape{Name: "DiskCount", Kind: shape.Integer}
 	sDiskInfo_                                              = &shape.Shape{Name: "DiskInfo", Kind: shape.Structure}
 	sDiskInfoList_                                          = &shape.Shape{Name: "DiskInfoList", Kind: shape.List}
@@ -156,6 +171,10 @@ var (
 	sEnaSrdSupported_                                       = &shape.Shape{Name: "EnaSrdSupported", Kind: shape.Boolean}
 	sEnaSrdUdpSpecificationRequest_                         = &shape.Shape{Name: "EnaSrdUdpSpecificationRequest", Kind: shape.Structure}
 	sEnaSupport_                                            = &shape.Shape{Name: "EnaSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "required"}}
+	sEnableImageDeprecationRequest_                         = &shape.Shape{Name: "EnableImageDeprecationRequest", Kind: shape.Structure}
+	sEnableImageDeprecationResult_                          = &shape.Shape{Name: "EnableImageDeprecationResult", Kind: shape.Structure}
+	sEnableImageDeregistrationProtectionRequest_            = &shape.Shape{Name: "EnableImageDeregistrationProtectionRequest", Kind: shape.Structure}
+	sEnableImageDeregistrationProtectionResult_             = &shape.Shape{Name: "EnableImageDeregistrationProtectionResult", Kind: shape.Structure}
 	sEnclaveOptions_                                        = &shape.Shape{Name: "EnclaveOptions", Kind: shape.Structure}
 	sEnclaveOptionsRequest_                                 = &shape.Shape{Name: "EnclaveOptionsRequest", Kind: shape.Structure}
 	sEncryptionInTransitSupported_                          = &shape.Shape{Name: "EncryptionInTransitSupported", Kind: shape.Boolean}
@@ -198,11 +217,16 @@ var (
 	sIamInstanceProfile_                                    = &shape.Shape{Name: "IamInstanceProfile", Kind: shape.Structure}
 	sIamInstanceProfileSpecification_                       = &shape.Shape{Name: "IamInstanceProfileSpecification", Kind: shape.Structure}
 	sImage_                                                 = &shape.Shape{Name: "Image", Kind: shape.Structure}
+	sImageAttribute_                                        = &shape.Shape{Name: "ImageAttribute", Kind: shape.Structure}
+	sImageAttributeName_                                    = &shape.Shape{Name: "ImageAttributeName", Kind: shape.String, Enum: []string{"description", "kernel", "ramdisk", "launchPermission", "productCodes", "blockDeviceMapping", "sriovNetSupport", "bootMode", "tpmSupport", "uefiData", "lastLaunchedTime", "imdsSupport", "deregistrationProtection"}}
+	sImageDescriptionRequest_                               = &shape.Shape{Name: "ImageDescriptionRequest", Kind: shape.String, Min: 0, HasMin: true, Max: 255, HasMax: true}
 	sImageId_                                               = &shape.Shape{Name: "ImageId", Kind: shape.String}
 	sImageIdStringList_                                     = &shape.Shape{Name: "ImageIdStringList", Kind: shape.List}
 	sImageList_                                             = &shape.Shape{Name: "ImageList", Kind: shape.List}
+	sImageNameRequest_                                      = &shape.Shape{Name: "ImageNameRequest", Kind: shape.String, Min: 3, HasMin: true, Max: 128, HasMax: true}
 	sImageState_                                            = &shape.Shape{Name: "ImageState", Kind: shape.String, Enum: []string{"pending", "available", "invalid", "deregistered", "transient", "failed", "error", "disabled"}}
 	sImageTypeValues_                                       = &shape.Shape{Name: "ImageTypeValues", Kind: shape.String, Enum: []string{"machine", "kernel", "ramdisk"}}
+	sImageUefiDataRequest_                                  = &shape.Shape{Name: "ImageUefiDataRequest", Kind: shape.String, Min: 0, HasMin: true, Max: 64000, HasMax: true}
 	sImdsSupportValues_                                     = &shape.Shape{Name: "ImdsSupportValues", Kind: shape.String, Enum: []string{"v2.0"}}
 	sImportKeyPairRequest_                                  = &shape.Shape{Name: "ImportKeyPairRequest", Kind: shape.Structure}
 	sImportKeyPairResult_                                   = &shape.Shape{Name: "ImportKeyPairResult", Kind: shape.Structure}
@@ -311,6 +335,10 @@ var (
 	sKeyPairName_                                           = &shape.Shape{Name: "KeyPairName", Kind: shape.String}
 	sKeyPairNameWithResolver_                               = &shape.Shape{Name: "KeyPairNameWithResolver", Kind: shape.String}
 	sKeyType_                                               = &shape.Shape{Name: "KeyType", Kind: shape.String, Enum: []string{"rsa", "ed25519"}}
+	sKmsKeyId_                                              = &shape.Shape{Name: "KmsKeyId", Kind: shape.String}
+	sLaunchPermission_                                      = &shape.Shape{Name: "LaunchPermission", Kind: shape.Structure}
+	sLaunchPermissionList_                                  = &shape.Shape{Name: "LaunchPermissionList", Kind: shape.List}
+	sLaunchPermissionModifications_                         = &shape.Shape{Name: "LaunchPermissionModifications", Kind: shape.Structure}
 	sLaunchTemplateId_                                      = &shape.Shape{Name: "LaunchTemplateId", Kind: shape.String}
 	sLaunchTemplateSpecification_                           = &shape.Shape{Name: "LaunchTemplateSpecification", Kind: shape.Structure}
 	sLicenseConfiguration_                                  = &shape.Shape{Name: "LicenseConfiguration", Kind: shape.Structure}
@@ -318,6 +346,7 @@ var (
 	sLicenseList_                                           = &shape.Shape{Name: "LicenseList", Kind: shape.List}
 	sLicenseSpecificationListRequest_                       = &shape.Shape{Name: "LicenseSpecificationListRequest", Kind: shape.List}
 	sLogicalGpuCount_                                       = &shape.Shape{Name: "LogicalGpuCount", Kind: shape.Integer}
+	sLong_                                                  = &shape.Shape{Name: "Long", Kind: shape.Long}
 	sMarketType_                                            = &shape.Shape{Name: "MarketType", Kind: shape.String, Enum: []string{"spot", "capacity-block", "interruptible-capacity-reservation"}}
 	sMaxIpv4AddrPerInterface_                               = &shape.Shape{Name: "MaxIpv4AddrPerInterface", Kind: shape.Integer}
 	sMaxIpv6AddrPerInterface_                               = &shape.Shape{Name: "MaxIpv6AddrPerInterface", Kind: shape.Integer}
@@ -343,6 +372,7 @@ var (
 	sMemoryInfo_                                            = &shape.Shape{Name: "MemoryInfo", Kind: shape.Structure}
 	sMemorySize_                                            = &shape.Shape{Name: "MemorySize", Kind: shape.Long}
 	sMillisecondDateTime_                                   = &shape.Shape{Name: "MillisecondDateTime", Kind: shape.Timestamp}
+	sModifyImageAttributeRequest_                           = &shape.Shape{Name: "ModifyImageAttributeRequest", Kind: shape.Structure}
 	sModifyInstanceAttributeRequest_                        = &shape.Shape{Name: "ModifyInstanceAttributeRequest", Kind: shape.Structure}
 	sModifyInstanceAttributeValue_                          = &shape.Shape{Name: "ModifyInstanceAttributeValue", Kind: shape.String, Sensitive: true}
 	sModifyInstanceMetadataOptionsRequest_                  = &shape.Shape{Name: "ModifyInstanceMetadataOptionsRequest", Kind: shape.Structure}
@@ -373,10 +403,14 @@ var (
 	sNitroTpmSupport_                                       = &shape.Shape{Name: "NitroTpmSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
 	sNitroTpmSupportedVersionType_                          = &shape.Shape{Name: "NitroTpmSupportedVersionType", Kind: shape.String}
 	sNitroTpmSupportedVersionsList_                         = &shape.Shape{Name: "NitroTpmSupportedVersionsList", Kind: shape.List}
+	sOperationType_                                         = &shape.Shape{Name: "OperationType", Kind: shape.String, Enum: []string{"add", "remove"}}
 	sOperatorRequest_                                       = &shape.Shape{Name: "OperatorRequest", Kind: shape.Structure}
 	sOperatorResponse_                                      = &shape.Shape{Name: "OperatorResponse", Kind: shape.Structure}
+	sOrganizationArnStringList_                             = &shape.Shape{Name: "OrganizationArnStringList", Kind: shape.List}
+	sOrganizationalUnitArnStringList_                       = &shape.Shape{Name: "OrganizationalUnitArnStringList", Kind: shape.List}
 	sOwnerStringList_                                       = &shape.Shape{Name: "OwnerStringList", Kind: shape.List}
 	sPeakBandwidthInGbps_                                   = &shape.Shape{Name: "PeakBandwidthInGbps", Kind: shape.Double}
+	sPermissionGroup_                                       = &shape.Shape{Name: "PermissionGroup", Kind: shape.String, Enum: []string{"all"}}
 	sPhcSupport_                                            = &shape.Shape{Name: "PhcSupport", Kind: shape.String, Enum: []string{"unsupported", "supported"}}
 	sPlacement_                                             = &shape.Shape{Name: "Placement", Kind: shape.Structure}
 	sPlacementGroupId_                                      = &shape.Shape{Name: "PlacementGroupId", Kind: shape.String}
@@ -397,6 +431,7 @@ var (
 	sProcessorSustainedClockSpeed_                          = &shape.Shape{Name: "ProcessorSustainedClockSpeed", Kind: shape.Double}
 	sProductCode_                                           = &shape.Shape{Name: "ProductCode", Kind: shape.Structure}
 	sProductCodeList_                                       = &shape.Shape{Name: "ProductCodeList", Kind: shape.List}
+	sProductCodeStringList_                                 = &shape.Shape{Name: "ProductCodeStringList", Kind: shape.List}
 	sProductCodeValues_                                     = &shape.Shape{Name: "ProductCodeValues", Kind: shape.String, Enum: []string{"devpay", "marketplace"}}
 	sRamdiskId_                                             = &shape.Shape{Name: "RamdiskId", Kind: shape.String}
 	sRebootInstancesRequest_                                = &shape.Shape{Name: "RebootInstancesRequest", Kind: shape.Structure}
@@ -407,9 +442,13 @@ var (
 	sRegionGeographyList_                                   = &shape.Shape{Name: "RegionGeographyList", Kind: shape.List}
 	sRegionList_                                            = &shape.Shape{Name: "RegionList", Kind: shape.List}
 	sRegionNameStringList_                                  = &shape.Shape{Name: "RegionNameStringList", Kind: shape.List}
+	sRegisterImageRequest_                                  = &shape.Shape{Name: "RegisterImageRequest", Kind: shape.Structure}
+	sRegisterImageResult_                                   = &shape.Shape{Name: "RegisterImageResult", Kind: shape.Structure}
 	sRequestInstanceTypeList_                               = &shape.Shape{Name: "RequestInstanceTypeList", Kind: shape.List, Min: 0, HasMin: true, Max: 100, HasMax: true, LocationName: "InstanceType"}
 	sReservation_                                           = &shape.Shape{Name: "Reservation", Kind: shape.Structure}
 	sReservationList_                                       = &shape.Shape{Name: "ReservationList", Kind: shape.List}
+	sResetImageAttributeName_                               = &shape.Shape{Name: "ResetImageAttributeName", Kind: shape.String, Enum: []string{"launchPermission"}}
+	sResetImageAttributeRequest_                            = &shape.Shape{Name: "ResetImageAttributeRequest", Kind: shape.Structure}
 	sResourceIdList_                                        = &shape.Shape{Name: "ResourceIdList", Kind: shape.List}
 	sResourceType_                                          = &shape.Shape{Name: "ResourceType", Kind: shape.String, Enum: []string{"capacity-reservation", "client-vpn-endpoint", "customer-gateway", "carrier-gateway", "coip-pool", "declarative-policies-report", "dedicated-host", "dhcp-options", "egress-only-internet-gateway", "elastic-ip", "elastic-gpu", "export-image-task", "export-instance-task", "fleet", "fpga-image", "host-reservation", "image", "image-usage-report", "import-image-task", "import-snapshot-task", "instance", "instance-event-window", "internet-gateway", "ipam", "ipam-pool", "ipam-scope", "ipv4pool-ec2", "ipv6pool-ec2", "key-pair", "launch-template", "local-gateway", "local-gateway-route-table", "local-gateway-virtual-interface", "local-gateway-virtual-interface-group", "local-gateway-route-table-vpc-association", "local-gateway-route-table-virtual-interface-group-association", "natgateway", "network-acl", "network-interface", "network-insights-analysis", "network-insights-path", "network-insights-access-scope", "network-insights-access-scope-analysis", "outpost-lag", "placement-group", "prefix-list", "replace-root-volume-task", "reserved-instances", "route-table", "security-group", "security-group-rule", "service-link-virtual-interface", "snapshot", "spot-fleet-request", "spot-instances-request", "subnet", "subnet-cidr-reservation", "traffic-mirror-filter", "traffic-mirror-session", "traffic-mirror-target", "transit-gateway", "transit-gateway-attachment", "transit-gateway-connect-peer", "transit-gateway-multicast-domain", "transit-gateway-policy-table", "transit-gateway-metering-policy", "transit-gateway-route-table", "transit-gateway-route-table-announcement", "volume", "vpc", "vpc-endpoint", "vpc-endpoint-connection", "vpc-endpoint-service", "vpc-endpoint-service-permission", "vpc-peering-connection", "vpn-connection", "vpn-gateway", "vpc-flow-log", "capacity-reservation-fleet", "traffic-mirror-filter-rule", "vpc-endpoint-connection-device-type", "verified-access-instance", "verified-access-group", "verified-access-endpoint", "verified-access-policy", "verified-access-trust-provider", "vpn-connection-device-type", "vpc-block-public-access-exclusion", "vpc-encryption-control", "route-server", "route-server-endpoint", "route-server-peer", "ipam-resource-discovery", "ipam-resource-discovery-association", "instance-connect-endpoint", "verified-access-endpoint-target", "ipam-external-resource-verification-token", "capacity-block", "mac-modification-task", "ipam-prefix-list-resolver", "ipam-policy", "ipam-prefix-list-resolver-target", "secondary-interface", "secondary-network", "secondary-subnet", "capacity-manager-data-export", "vpn-concentrator", "ipam-pool-allocation"}}
 	sRevokeSecurityGroupEgressRequest_                      = &shape.Shape{Name: "RevokeSecurityGroupEgressRequest", Kind: shape.Structure}
@@ -442,6 +481,8 @@ var (
 	sSensitiveUserData_                                     = &shape.Shape{Name: "SensitiveUserData", Kind: shape.String, Sensitive: true}
 	sShutdownBehavior_                                      = &shape.Shape{Name: "ShutdownBehavior", Kind: shape.String, Enum: []string{"stop", "terminate"}}
 	sSnapshotId_                                            = &shape.Shape{Name: "SnapshotId", Kind: shape.String}
+	sSnapshotLocationEnum_                                  = &shape.Shape{Name: "SnapshotLocationEnum", Kind: shape.String, Enum: []string{"regional", "local"}}
+	sSnapshotReturnCodes_                                   = &shape.Shape{Name: "SnapshotReturnCodes", Kind: shape.String, Enum: []string{"success", "skipped", "missing-permissions", "internal-error", "client-error"}}
 	sSpotInstanceType_                                      = &shape.Shape{Name: "SpotInstanceType", Kind: shape.String, Enum: []string{"one-time", "persistent"}}
 	sSpotMarketOptions_                                     = &shape.Shape{Name: "SpotMarketOptions", Kind: shape.Structure}
 	sStartInstancesRequest_                                 = &shape.Shape{Name: "StartInstancesRequest", Kind: shape.Structure}
@@ -483,8 +524,10 @@ var (
 	sTpmSupportValues_                                      = &shape.Shape{Name: "TpmSupportValues", Kind: shape.String, Enum: []string{"v2.0"}}
 	sUsageClassType_                                        = &shape.Shape{Name: "UsageClassType", Kind: shape.String, Enum: []string{"spot", "on-demand", "capacity-block"}}
 	sUsageClassTypeList_                                    = &shape.Shape{Name: "UsageClassTypeList", Kind: shape.List}
+	sUserGroupStringList_                                   = &shape.Shape{Name: "UserGroupStringList", Kind: shape.List}
 	sUserIdGroupPair_                                       = &shape.Shape{Name: "UserIdGroupPair", Kind: shape.Structure}
 	sUserIdGroupPairList_                                   = &shape.Shape{Name: "UserIdGroupPairList", Kind: shape.List}
+	sUserIdStringList_                                      = &shape.Shape{Name: "UserIdStringList", Kind: shape.List}
 	sVCpuCount_                                             = &shape.Shape{Name: "VCpuCount", Kind: shape.Integer}
 	sVCpuInfo_                                              = &shape.Shape{Name: "VCpuInfo", Kind: shape.Structure}
 	sValueStringList_                                       = &shape.Shape{Name: "ValueStringList", Kind: shape.List}
@@ -612,6 +655,7 @@ func init() {
 	sAvailabilityZoneSubGeography_.GoType = reflect.TypeFor[AvailabilityZoneSubGeography]()
 	sAvailabilityZoneSubGeographyList_.Member = &shape.Member{Name: "member", Shape: sAvailabilityZoneSubGeography_, LocationName: "item"}
 	sBandwidthWeightingTypeList_.Member = &shape.Member{Name: "member", Shape: sBandwidthWeightingType_, LocationName: "item"}
+	sBillingProductList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "item"}
 	sBlobAttributeValue_.Members = []*shape.Member{
 		{Name: "Value", Shape: sBlob_, LocationName: "value"},
 	}
@@ -662,6 +706,27 @@ func init() {
 		{Name: "UdpTimeout", Shape: sInteger_, LocationName: "udpTimeout", Field: 2},
 	}
 	sConnectionTrackingSpecificationResponse_.GoType = reflect.TypeFor[ConnectionTrackingSpecificationResponse]()
+	sCopyImageRequest_.Members = []*shape.Member{
+		{Name: "ClientToken", Shape: sCopyImageClientToken_, IdempotencyToken: true},
+		{Name: "Description", Shape: sImageDescriptionRequest_, Field: 1},
+		{Name: "Encrypted", Shape: sBoolean_, LocationName: "encrypted", Field: 2},
+		{Name: "KmsKeyId", Shape: sKmsKeyId_, LocationName: "kmsKeyId", Field: 3},
+		{Name: "Name", Shape: sImageNameRequest_, Required: true, Field: 4},
+		{Name: "SourceImageId", Shape: sString_, Required: true, Field: 5},
+		{Name: "SourceRegion", Shape: sString_, Required: true, Field: 6},
+		{Name: "DestinationOutpostArn", Shape: sString_, Field: 7},
+		{Name: "CopyImageTags", Shape: sBoolean_, Field: 8},
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification", Field: 9},
+		{Name: "SnapshotCopyCompletionDurationMinutes", Shape: sLong_, Field: 10},
+		{Name: "DestinationAvailabilityZone", Shape: sString_, Field: 11},
+		{Name: "DestinationAvailabilityZoneId", Shape: sString_, Field: 12},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 13},
+	}
+	sCopyImageRequest_.GoType = reflect.TypeFor[CopyImageRequest]()
+	sCopyImageResult_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sString_, LocationName: "imageId"},
+	}
+	sCopyImageResult_.GoType = reflect.TypeFor[CopyImageResult]()
 	sCoreCountList_.Member = &shape.Member{Name: "member", Shape: sCoreCount_, LocationName: "item"}
 	sCpuOptions_.Members = []*shape.Member{
 		{Name: "CoreCount", Shape: sInteger_, LocationName: "coreCount"},
@@ -677,6 +742,21 @@ func init() {
 		{Name: "NestedVirtualization", Shape: sNestedVirtualizationSpecification_, Field: 3},
 	}
 	sCpuOptionsRequest_.GoType = reflect.TypeFor[CpuOptionsRequest]()
+	sCreateImageRequest_.Members = []*shape.Member{
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification"},
+		{Name: "SnapshotLocation", Shape: sSnapshotLocationEnum_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+		{Name: "InstanceId", Shape: sInstanceId_, LocationName: "instanceId", Required: true, Field: 3},
+		{Name: "Name", Shape: sImageNameRequest_, LocationName: "name", Required: true, Field: 4},
+		{Name: "Description", Shape: sImageDescriptionRequest_, LocationName: "description", Field: 5},
+		{Name: "NoReboot", Shape: sBoolean_, LocationName: "noReboot", Field: 6},
+		{Name: "BlockDeviceMappings", Shape: sBlockDeviceMappingRequestList_, LocationName: "blockDeviceMapping", Field: 7},
+	}
+	sCreateImageRequest_.GoType = reflect.TypeFor[CreateImageRequest]()
+	sCreateImageResult_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sString_, LocationName: "imageId"},
+	}
+	sCreateImageResult_.GoType = reflect.TypeFor[CreateImageResult]()
 	sCreateKeyPairRequest_.Members = []*shape.Member{
 		{Name: "KeyName", Shape: sString_, Required: true},
 		{Name: "KeyType", Shape: sKeyType_, Field: 1},
@@ -737,12 +817,29 @@ func init() {
 		{Name: "GroupId", Shape: sSecurityGroupId_, LocationName: "groupId", Field: 1},
 	}
 	sDeleteSecurityGroupResult_.GoType = reflect.TypeFor[DeleteSecurityGroupResult]()
+	sDeleteSnapshotResultSet_.Member = &shape.Member{Name: "member", Shape: sDeleteSnapshotReturnCode_, LocationName: "item"}
+	sDeleteSnapshotReturnCode_.Members = []*shape.Member{
+		{Name: "SnapshotId", Shape: sSnapshotId_, LocationName: "snapshotId"},
+		{Name: "ReturnCode", Shape: sSnapshotReturnCodes_, LocationName: "returnCode", Field: 1},
+	}
+	sDeleteSnapshotReturnCode_.GoType = reflect.TypeFor[DeleteSnapshotReturnCode]()
 	sDeleteTagsRequest_.Members = []*shape.Member{
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun"},
 		{Name: "Resources", Shape: sResourceIdList_, LocationName: "resourceId", Required: true, Field: 1},
 		{Name: "Tags", Shape: sTagList_, LocationName: "tag", Field: 2},
 	}
 	sDeleteTagsRequest_.GoType = reflect.TypeFor[DeleteTagsRequest]()
+	sDeregisterImageRequest_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sImageId_, Required: true},
+		{Name: "DeleteAssociatedSnapshots", Shape: sBoolean_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sDeregisterImageRequest_.GoType = reflect.TypeFor[DeregisterImageRequest]()
+	sDeregisterImageResult_.Members = []*shape.Member{
+		{Name: "Return", Shape: sBoolean_, LocationName: "return"},
+		{Name: "DeleteSnapshotResults", Shape: sDeleteSnapshotResultSet_, LocationName: "deleteSnapshotResultSet", Field: 1},
+	}
+	sDeregisterImageResult_.GoType = reflect.TypeFor[DeregisterImageResult]()
 	sDescribeAccountAttributesRequest_.Members = []*shape.Member{
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun"},
 		{Name: "AttributeNames", Shape: sAccountAttributeNameStringList_, LocationName: "attributeName", Field: 1},
@@ -764,6 +861,12 @@ func init() {
 		{Name: "AvailabilityZones", Shape: sAvailabilityZoneList_, LocationName: "availabilityZoneInfo"},
 	}
 	sDescribeAvailabilityZonesResult_.GoType = reflect.TypeFor[DescribeAvailabilityZonesResult]()
+	sDescribeImageAttributeRequest_.Members = []*shape.Member{
+		{Name: "Attribute", Shape: sImageAttributeName_, Required: true},
+		{Name: "ImageId", Shape: sImageId_, Required: true, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sDescribeImageAttributeRequest_.GoType = reflect.TypeFor[DescribeImageAttributeRequest]()
 	sDescribeImagesRequest_.Members = []*shape.Member{
 		{Name: "ExecutableUsers", Shape: sExecutableByStringList_, LocationName: "ExecutableBy"},
 		{Name: "ImageIds", Shape: sImageIdStringList_, LocationName: "ImageId", Field: 1},
@@ -899,6 +1002,24 @@ func init() {
 		{Name: "Vpcs", Shape: sVpcList_, LocationName: "vpcSet", Field: 1},
 	}
 	sDescribeVpcsResult_.GoType = reflect.TypeFor[DescribeVpcsResult]()
+	sDisableImageDeprecationRequest_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sImageId_, Required: true},
+		{Name: "DryRun", Shape: sBoolean_, Field: 1},
+	}
+	sDisableImageDeprecationRequest_.GoType = reflect.TypeFor[DisableImageDeprecationRequest]()
+	sDisableImageDeprecationResult_.Members = []*shape.Member{
+		{Name: "Return", Shape: sBoolean_, LocationName: "return"},
+	}
+	sDisableImageDeprecationResult_.GoType = reflect.TypeFor[DisableImageDeprecationResult]()
+	sDisableImageDeregistrationProtectionRequest_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sImageId_, Required: true},
+		{Name: "DryRun", Shape: sBoolean_, Field: 1},
+	}
+	sDisableImageDeregistrationProtectionRequest_.GoType = reflect.TypeFor[DisableImageDeregistrationProtectionRequest]()
+	sDisableImageDeregistrationProtectionResult_.Members = []*shape.Member{
+		{Name: "Return", Shape: sString_, LocationName: "return"},
+	}
+	sDisableImageDeregistrationProtectionResult_.GoType = reflect.TypeFor[DisableImageDeregistrationProtectionResult]()
 	sDiskInfo_.Members = []*shape.Member{
 		{Name: "SizeInGB", Shape: sDiskSize_, LocationName: "sizeInGB"},
 		{Name: "Count", Shape: sDiskCount_, LocationName: "count", Field: 1},
@@ -1021,6 +1142,26 @@ func init() {
 		{Name: "EnaSrdUdpEnabled", Shape: sBoolean_},
 	}
 	sEnaSrdUdpSpecificationRequest_.GoType = reflect.TypeFor[EnaSrdUdpSpecificationRequest]()
+	sEnableImageDeprecationRequest_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sImageId_, Required: true},
+		{Name: "DeprecateAt", Shape: sMillisecondDateTime_, Required: true, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, Field: 2},
+	}
+	sEnableImageDeprecationRequest_.GoType = reflect.TypeFor[EnableImageDeprecationRequest]()
+	sEnableImageDeprecationResult_.Members = []*shape.Member{
+		{Name: "Return", Shape: sBoolean_, LocationName: "return"},
+	}
+	sEnableImageDeprecationResult_.GoType = reflect.TypeFor[EnableImageDeprecationResult]()
+	sEnableImageDeregistrationProtectionRequest_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sImageId_, Required: true},
+		{Name: "WithCooldown", Shape: sBoolean_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, Field: 2},
+	}
+	sEnableImageDeregistrationProtectionRequest_.GoType = reflect.TypeFor[EnableImageDeregistrationProtectionRequest]()
+	sEnableImageDeregistrationProtectionResult_.Members = []*shape.Member{
+		{Name: "Return", Shape: sString_, LocationName: "return"},
+	}
+	sEnableImageDeregistrationProtectionResult_.GoType = reflect.TypeFor[EnableImageDeregistrationProtectionResult]()
 	sEnclaveOptions_.Members = []*shape.Member{
 		{Name: "Enabled", Shape: sBoolean_, LocationName: "enabled"},
 	}
@@ -1151,6 +1292,23 @@ func init() {
 		{Name: "Platform", Shape: sPlatformValues_, LocationName: "platform", Field: 36},
 	}
 	sImage_.GoType = reflect.TypeFor[Image]()
+	sImageAttribute_.Members = []*shape.Member{
+		{Name: "Description", Shape: sAttributeValue_, LocationName: "description"},
+		{Name: "KernelId", Shape: sAttributeValue_, LocationName: "kernel", Field: 1},
+		{Name: "RamdiskId", Shape: sAttributeValue_, LocationName: "ramdisk", Field: 2},
+		{Name: "SriovNetSupport", Shape: sAttributeValue_, LocationName: "sriovNetSupport", Field: 3},
+		{Name: "BootMode", Shape: sAttributeValue_, LocationName: "bootMode", Field: 4},
+		{Name: "TpmSupport", Shape: sAttributeValue_, LocationName: "tpmSupport", Field: 5},
+		{Name: "UefiData", Shape: sAttributeValue_, LocationName: "uefiData", Field: 6},
+		{Name: "LastLaunchedTime", Shape: sAttributeValue_, LocationName: "lastLaunchedTime", Field: 7},
+		{Name: "ImdsSupport", Shape: sAttributeValue_, LocationName: "imdsSupport", Field: 8},
+		{Name: "DeregistrationProtection", Shape: sAttributeValue_, LocationName: "deregistrationProtection", Field: 9},
+		{Name: "ImageId", Shape: sString_, LocationName: "imageId", Field: 10},
+		{Name: "LaunchPermissions", Shape: sLaunchPermissionList_, LocationName: "launchPermission", Field: 11},
+		{Name: "ProductCodes", Shape: sProductCodeList_, LocationName: "productCodes", Field: 12},
+		{Name: "BlockDeviceMappings", Shape: sBlockDeviceMappingList_, LocationName: "blockDeviceMapping", Field: 13},
+	}
+	sImageAttribute_.GoType = reflect.TypeFor[ImageAttribute]()
 	sImageIdStringList_.Member = &shape.Member{Name: "member", Shape: sImageId_, LocationName: "ImageId"}
 	sImageList_.Member = &shape.Member{Name: "member", Shape: sImage_, LocationName: "item"}
 	sImportKeyPairRequest_.Members = []*shape.Member{
@@ -1595,6 +1753,19 @@ func init() {
 	}
 	sKeyPairInfo_.GoType = reflect.TypeFor[KeyPairInfo]()
 	sKeyPairList_.Member = &shape.Member{Name: "member", Shape: sKeyPairInfo_, LocationName: "item"}
+	sLaunchPermission_.Members = []*shape.Member{
+		{Name: "OrganizationArn", Shape: sString_, LocationName: "organizationArn"},
+		{Name: "OrganizationalUnitArn", Shape: sString_, LocationName: "organizationalUnitArn", Field: 1},
+		{Name: "UserId", Shape: sString_, LocationName: "userId", Field: 2},
+		{Name: "Group", Shape: sPermissionGroup_, LocationName: "group", Field: 3},
+	}
+	sLaunchPermission_.GoType = reflect.TypeFor[LaunchPermission]()
+	sLaunchPermissionList_.Member = &shape.Member{Name: "member", Shape: sLaunchPermission_, LocationName: "item"}
+	sLaunchPermissionModifications_.Members = []*shape.Member{
+		{Name: "Add", Shape: sLaunchPermissionList_},
+		{Name: "Remove", Shape: sLaunchPermissionList_, Field: 1},
+	}
+	sLaunchPermissionModifications_.GoType = reflect.TypeFor[LaunchPermissionModifications]()
 	sLaunchTemplateSpecification_.Members = []*shape.Member{
 		{Name: "LaunchTemplateId", Shape: sLaunchTemplateId_},
 		{Name: "LaunchTemplateName", Shape: sString_, Field: 1},
@@ -1632,6 +1803,22 @@ func init() {
 		{Name: "SizeInMiB", Shape: sMemorySize_, LocationName: "sizeInMiB"},
 	}
 	sMemoryInfo_.GoType = reflect.TypeFor[MemoryInfo]()
+	sModifyImageAttributeRequest_.Members = []*shape.Member{
+		{Name: "Attribute", Shape: sString_},
+		{Name: "Description", Shape: sAttributeValue_, Field: 1},
+		{Name: "ImageId", Shape: sImageId_, Required: true, Field: 2},
+		{Name: "LaunchPermission", Shape: sLaunchPermissionModifications_, Field: 3},
+		{Name: "OperationType", Shape: sOperationType_, Field: 4},
+		{Name: "ProductCodes", Shape: sProductCodeStringList_, LocationName: "ProductCode", Field: 5},
+		{Name: "UserGroups", Shape: sUserGroupStringList_, LocationName: "UserGroup", Field: 6},
+		{Name: "UserIds", Shape: sUserIdStringList_, LocationName: "UserId", Field: 7},
+		{Name: "Value", Shape: sString_, Field: 8},
+		{Name: "OrganizationArns", Shape: sOrganizationArnStringList_, LocationName: "OrganizationArn", Field: 9},
+		{Name: "OrganizationalUnitArns", Shape: sOrganizationalUnitArnStringList_, LocationName: "OrganizationalUnitArn", Field: 10},
+		{Name: "ImdsSupport", Shape: sAttributeValue_, Field: 11},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 12},
+	}
+	sModifyImageAttributeRequest_.GoType = reflect.TypeFor[ModifyImageAttributeRequest]()
 	sModifyInstanceAttributeRequest_.Members = []*shape.Member{
 		{Name: "SourceDestCheck", Shape: sAttributeBooleanValue_},
 		{Name: "DisableApiStop", Shape: sAttributeBooleanValue_, Field: 1},
@@ -1743,6 +1930,8 @@ func init() {
 		{Name: "HiddenByDefault", Shape: sBoolean_, LocationName: "hiddenByDefault", Field: 2},
 	}
 	sOperatorResponse_.GoType = reflect.TypeFor[OperatorResponse]()
+	sOrganizationArnStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "OrganizationArn"}
+	sOrganizationalUnitArnStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "OrganizationalUnitArn"}
 	sOwnerStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "Owner"}
 	sPlacement_.Members = []*shape.Member{
 		{Name: "AvailabilityZoneId", Shape: sAvailabilityZoneId_, LocationName: "availabilityZoneId"},
@@ -1805,6 +1994,7 @@ func init() {
 	}
 	sProductCode_.GoType = reflect.TypeFor[ProductCode]()
 	sProductCodeList_.Member = &shape.Member{Name: "member", Shape: sProductCode_, LocationName: "item"}
+	sProductCodeStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "ProductCode"}
 	sRebootInstancesRequest_.Members = []*shape.Member{
 		{Name: "InstanceIds", Shape: sInstanceIdStringList_, LocationName: "InstanceId", Required: true},
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
@@ -1832,6 +2022,31 @@ func init() {
 	sRegionGeographyList_.Member = &shape.Member{Name: "member", Shape: sRegionGeography_, LocationName: "item"}
 	sRegionList_.Member = &shape.Member{Name: "member", Shape: sRegion_, LocationName: "item"}
 	sRegionNameStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "RegionName"}
+	sRegisterImageRequest_.Members = []*shape.Member{
+		{Name: "ImageLocation", Shape: sString_},
+		{Name: "BillingProducts", Shape: sBillingProductList_, LocationName: "BillingProduct", Field: 1},
+		{Name: "BootMode", Shape: sBootModeValues_, Field: 2},
+		{Name: "TpmSupport", Shape: sTpmSupportValues_, Field: 3},
+		{Name: "UefiData", Shape: sImageUefiDataRequest_, Field: 4},
+		{Name: "ImdsSupport", Shape: sImdsSupportValues_, Field: 5},
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification", Field: 6},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 7},
+		{Name: "Name", Shape: sImageNameRequest_, LocationName: "name", Required: true, Field: 8},
+		{Name: "Description", Shape: sImageDescriptionRequest_, LocationName: "description", Field: 9},
+		{Name: "Architecture", Shape: sArchitectureValues_, LocationName: "architecture", Field: 10},
+		{Name: "KernelId", Shape: sKernelId_, LocationName: "kernelId", Field: 11},
+		{Name: "RamdiskId", Shape: sRamdiskId_, LocationName: "ramdiskId", Field: 12},
+		{Name: "RootDeviceName", Shape: sString_, LocationName: "rootDeviceName", Field: 13},
+		{Name: "BlockDeviceMappings", Shape: sBlockDeviceMappingRequestList_, LocationName: "BlockDeviceMapping", Field: 14},
+		{Name: "VirtualizationType", Shape: sString_, LocationName: "virtualizationType", Field: 15},
+		{Name: "SriovNetSupport", Shape: sString_, LocationName: "sriovNetSupport", Field: 16},
+		{Name: "EnaSupport", Shape: sBoolean_, LocationName: "enaSupport", Field: 17},
+	}
+	sRegisterImageRequest_.GoType = reflect.TypeFor[RegisterImageRequest]()
+	sRegisterImageResult_.Members = []*shape.Member{
+		{Name: "ImageId", Shape: sString_, LocationName: "imageId"},
+	}
+	sRegisterImageResult_.GoType = reflect.TypeFor[RegisterImageResult]()
 	sRequestInstanceTypeList_.Member = &shape.Member{Name: "member", Shape: sInstanceType_}
 	sReservation_.Members = []*shape.Member{
 		{Name: "ReservationId", Shape: sString_, LocationName: "reservationId"},
@@ -1842,6 +2057,12 @@ func init() {
 	}
 	sReservation_.GoType = reflect.TypeFor[Reservation]()
 	sReservationList_.Member = &shape.Member{Name: "member", Shape: sReservation_, LocationName: "item"}
+	sResetImageAttributeRequest_.Members = []*shape.Member{
+		{Name: "Attribute", Shape: sResetImageAttributeName_, Required: true},
+		{Name: "ImageId", Shape: sImageId_, Required: true, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sResetImageAttributeRequest_.GoType = reflect.TypeFor[ResetImageAttributeRequest]()
 	sResourceIdList_.Member = &shape.Member{Name: "member", Shape: sTaggableResourceId_}
 	sRevokeSecurityGroupEgressRequest_.Members = []*shape.Member{
 		{Name: "SecurityGroupRuleIds", Shape: sSecurityGroupRuleIdList_, LocationName: "SecurityGroupRuleId"},
@@ -2094,6 +2315,7 @@ func init() {
 	sTerminateInstancesResult_.GoType = reflect.TypeFor[TerminateInstancesResult]()
 	sThreadsPerCoreList_.Member = &shape.Member{Name: "member", Shape: sThreadsPerCore_, LocationName: "item"}
 	sUsageClassTypeList_.Member = &shape.Member{Name: "member", Shape: sUsageClassType_, LocationName: "item"}
+	sUserGroupStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "UserGroup"}
 	sUserIdGroupPair_.Members = []*shape.Member{
 		{Name: "Description", Shape: sString_, LocationName: "description"},
 		{Name: "UserId", Shape: sString_, LocationName: "userId", Field: 1},
@@ -2105,6 +2327,7 @@ func init() {
 	}
 	sUserIdGroupPair_.GoType = reflect.TypeFor[UserIdGroupPair]()
 	sUserIdGroupPairList_.Member = &shape.Member{Name: "member", Shape: sUserIdGroupPair_, LocationName: "item"}
+	sUserIdStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "UserId"}
 	sVCpuInfo_.Members = []*shape.Member{
 		{Name: "DefaultVCpus", Shape: sVCpuCount_, LocationName: "defaultVCpus"},
 		{Name: "DefaultCores", Shape: sCoreCount_, LocationName: "defaultCores", Field: 1},
@@ -2251,7 +2474,7 @@ var Service = &shape.Service{
 		"CancelSpotInstanceRequests":                       {Name: "CancelSpotInstanceRequests", Method: "POST", RequestURI: "/"},
 		"ConfirmProductInstance":                           {Name: "ConfirmProductInstance", Method: "POST", RequestURI: "/"},
 		"CopyFpgaImage":                                    {Name: "CopyFpgaImage", Method: "POST", RequestURI: "/"},
-		"CopyImage":                                        {Name: "CopyImage", Method: "POST", RequestURI: "/"},
+		"CopyImage":                                        {Name: "CopyImage", Method: "POST", RequestURI: "/", Implemented: true, Input: sCopyImageRequest_, Output: sCopyImageResult_},
 		"CopySnapshot":                                     {Name: "CopySnapshot", Method: "POST", RequestURI: "/"},
 		"CopyVolumes":                                      {Name: "CopyVolumes", Method: "POST", RequestURI: "/"},
 		"CreateCapacityManagerDataExport":                  {Name: "CreateCapacityManagerDataExport", Method: "POST", RequestURI: "/"},
@@ -2272,7 +2495,7 @@ var Service = &shape.Service{
 		"CreateFleet":                                      {Name: "CreateFleet", Method: "POST", RequestURI: "/"},
 		"CreateFlowLogs":                                   {Name: "CreateFlowLogs", Method: "POST", RequestURI: "/"},
 		"CreateFpgaImage":                                  {Name: "CreateFpgaImage", Method: "POST", RequestURI: "/"},
-		"CreateImage":                                      {Name: "CreateImage", Method: "POST", RequestURI: "/"},
+		"CreateImage":                                      {Name: "CreateImage", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateImageRequest_, Output: sCreateImageResult_},
 		"CreateImageUsageReport":                           {Name: "CreateImageUsageReport", Method: "POST", RequestURI: "/"},
 		"CreateInstanceConnectEndpoint":                    {Name: "CreateInstanceConnectEndpoint", Method: "POST", RequestURI: "/"},
 		"CreateInstanceEventWindow":                        {Name: "CreateInstanceEventWindow", Method: "POST", RequestURI: "/"},
@@ -2455,7 +2678,7 @@ var Service = &shape.Service{
 		"DeprovisionIpamByoasn":                                           {Name: "DeprovisionIpamByoasn", Method: "POST", RequestURI: "/"},
 		"DeprovisionIpamPoolCidr":                                         {Name: "DeprovisionIpamPoolCidr", Method: "POST", RequestURI: "/"},
 		"DeprovisionPublicIpv4PoolCidr":                                   {Name: "DeprovisionPublicIpv4PoolCidr", Method: "POST", RequestURI: "/"},
-		"DeregisterImage":                                                 {Name: "DeregisterImage", Method: "POST", RequestURI: "/"},
+		"DeregisterImage":                                                 {Name: "DeregisterImage", Method: "POST", RequestURI: "/", Implemented: true, Input: sDeregisterImageRequest_, Output: sDeregisterImageResult_},
 		"DeregisterInstanceEventNotificationAttributes":                   {Name: "DeregisterInstanceEventNotificationAttributes", Method: "POST", RequestURI: "/"},
 		"DeregisterTransitGatewayMulticastGroupMembers":                   {Name: "DeregisterTransitGatewayMulticastGroupMembers", Method: "POST", RequestURI: "/"},
 		"DeregisterTransitGatewayMulticastGroupSources":                   {Name: "DeregisterTransitGatewayMulticastGroupSources", Method: "POST", RequestURI: "/"},
@@ -2508,7 +2731,7 @@ var Service = &shape.Service{
 		"DescribeIamInstanceProfileAssociations":                          {Name: "DescribeIamInstanceProfileAssociations", Method: "POST", RequestURI: "/"},
 		"DescribeIdFormat":                                                {Name: "DescribeIdFormat", Method: "POST", RequestURI: "/"},
 		"DescribeIdentityIdFormat":                                        {Name: "DescribeIdentityIdFormat", Method: "POST", RequestURI: "/"},
-		"DescribeImageAttribute":                                          {Name: "DescribeImageAttribute", Method: "POST", RequestURI: "/"},
+		"DescribeImageAttribute":                                          {Name: "DescribeImageAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeImageAttributeRequest_, Output: sImageAttribute_},
 		"DescribeImageReferences":                                         {Name: "DescribeImageReferences", Method: "POST", RequestURI: "/"},
 		"DescribeImageUsageReportEntries":                                 {Name: "DescribeImageUsageReportEntries", Method: "POST", RequestURI: "/"},
 		"DescribeImageUsageReports":                                       {Name: "DescribeImageUsageReports", Method: "POST", RequestURI: "/"},
@@ -2660,8 +2883,8 @@ var Service = &shape.Service{
 		"DisableFastSnapshotRestores":                                     {Name: "DisableFastSnapshotRestores", Method: "POST", RequestURI: "/"},
 		"DisableImage":                                                    {Name: "DisableImage", Method: "POST", RequestURI: "/"},
 		"DisableImageBlockPublicAccess":                                   {Name: "DisableImageBlockPublicAccess", Method: "POST", RequestURI: "/"},
-		"DisableImageDeprecation":                                         {Name: "DisableImageDeprecation", Method: "POST", RequestURI: "/"},
-		"DisableImageDeregistrationProtection":                            {Name: "DisableImageDeregistrationProtection", Method: "POST", RequestURI: "/"},
+		"DisableImageDeprecation":                                         {Name: "DisableImageDeprecation", Method: "POST", RequestURI: "/", Implemented: true, Input: sDisableImageDeprecationRequest_, Output: sDisableImageDeprecationResult_},
+		"DisableImageDeregistrationProtection":                            {Name: "DisableImageDeregistrationProtection", Method: "POST", RequestURI: "/", Implemented: true, Input: sDisableImageDeregistrationProtectionRequest_, Output: sDisableImageDeregistrationProtectionResult_},
 		"DisableInstanceSqlHaStandbyDetections":                           {Name: "DisableInstanceSqlHaStandbyDetections", Method: "POST", RequestURI: "/"},
 		"DisableIpamOrganizationAdminAccount":                             {Name: "DisableIpamOrganizationAdminAccount", Method: "POST", RequestURI: "/"},
 		"DisableIpamPolicy":                                               {Name: "DisableIpamPolicy", Method: "POST", RequestURI: "/"},
@@ -2699,8 +2922,8 @@ var Service = &shape.Service{
 		"EnableFastSnapshotRestores":                                      {Name: "EnableFastSnapshotRestores", Method: "POST", RequestURI: "/"},
 		"EnableImage":                                                     {Name: "EnableImage", Method: "POST", RequestURI: "/"},
 		"EnableImageBlockPublicAccess":                                    {Name: "EnableImageBlockPublicAccess", Method: "POST", RequestURI: "/"},
-		"EnableImageDeprecation":                                          {Name: "EnableImageDeprecation", Method: "POST", RequestURI: "/"},
-		"EnableImageDeregistrationProtection":                             {Name: "EnableImageDeregistrationProtection", Method: "POST", RequestURI: "/"},
+		"EnableImageDeprecation":                                          {Name: "EnableImageDeprecation", Method: "POST", RequestURI: "/", Implemented: true, Input: sEnableImageDeprecationRequest_, Output: sEnableImageDeprecationResult_},
+		"EnableImageDeregistrationProtection":                             {Name: "EnableImageDeregistrationProtection", Method: "POST", RequestURI: "/", Implemented: true, Input: sEnableImageDeregistrationProtectionRequest_, Output: sEnableImageDeregistrationProtectionResult_},
 		"EnableInstanceSqlHaStandbyDetections":                            {Name: "EnableInstanceSqlHaStandbyDetections", Method: "POST", RequestURI: "/"},
 		"EnableIpamOrganizationAdminAccount":                              {Name: "EnableIpamOrganizationAdminAccount", Method: "POST", RequestURI: "/"},
 		"EnableIpamPolicy":                                                {Name: "EnableIpamPolicy", Method: "POST", RequestURI: "/"},
@@ -2810,7 +3033,7 @@ var Service = &shape.Service{
 		"ModifyHosts":                                                     {Name: "ModifyHosts", Method: "POST", RequestURI: "/"},
 		"ModifyIdFormat":                                                  {Name: "ModifyIdFormat", Method: "POST", RequestURI: "/"},
 		"ModifyIdentityIdFormat":                                          {Name: "ModifyIdentityIdFormat", Method: "POST", RequestURI: "/"},
-		"ModifyImageAttribute":                                            {Name: "ModifyImageAttribute", Method: "POST", RequestURI: "/"},
+		"ModifyImageAttribute":                                            {Name: "ModifyImageAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifyImageAttributeRequest_},
 		"ModifyInstanceAttribute":                                         {Name: "ModifyInstanceAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifyInstanceAttributeRequest_},
 		"ModifyInstanceCapacityReservationAttributes":                     {Name: "ModifyInstanceCapacityReservationAttributes", Method: "POST", RequestURI: "/"},
 		"ModifyInstanceConnectEndpoint":                                   {Name: "ModifyInstanceConnectEndpoint", Method: "POST", RequestURI: "/"},
@@ -2891,7 +3114,7 @@ var Service = &shape.Service{
 		"PurchaseReservedInstancesOffering":                               {Name: "PurchaseReservedInstancesOffering", Method: "POST", RequestURI: "/"},
 		"PurchaseScheduledInstances":                                      {Name: "PurchaseScheduledInstances", Method: "POST", RequestURI: "/"},
 		"RebootInstances":                                                 {Name: "RebootInstances", Method: "POST", RequestURI: "/", Implemented: true, Input: sRebootInstancesRequest_},
-		"RegisterImage":                                                   {Name: "RegisterImage", Method: "POST", RequestURI: "/"},
+		"RegisterImage":                                                   {Name: "RegisterImage", Method: "POST", RequestURI: "/", Implemented: true, Input: sRegisterImageRequest_, Output: sRegisterImageResult_},
 		"RegisterInstanceEventNotificationAttributes":                     {Name: "RegisterInstanceEventNotificationAttributes", Method: "POST", RequestURI: "/"},
 		"RegisterTransitGatewayMulticastGroupMembers":                     {Name: "RegisterTransitGatewayMulticastGroupMembers", Method: "POST", RequestURI: "/"},
 		"RegisterTransitGatewayMulticastGroupSources":                     {Name: "RegisterTransitGatewayMulticastGroupSources", Method: "POST", RequestURI: "/"},
@@ -2919,7 +3142,7 @@ var Service = &shape.Service{
 		"ResetAddressAttribute":                                           {Name: "ResetAddressAttribute", Method: "POST", RequestURI: "/"},
 		"ResetEbsDefaultKmsKeyId":                                         {Name: "ResetEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/"},
 		"ResetFpgaImageAttribute":                                         {Name: "ResetFpgaImageAttribute", Method: "POST", RequestURI: "/"},
-		"ResetImageAttribute":                                             {Name: "ResetImageAttribute", Method: "POST", RequestURI: "/"},
+		"ResetImageAttribute":                                             {Name: "ResetImageAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sResetImageAttributeRequest_},
 		"ResetInstanceAttribute":                                          {Name: "ResetInstanceAttribute", Method: "POST", RequestURI: "/"},
 		"ResetNetworkInterfaceAttribute":                                  {Name: "ResetNetworkInterfaceAttribute", Method: "POST", RequestURI: "/"},
 		"ResetSnapshotAttribute":                                          {Name: "ResetSnapshotAttribute", Method: "POST", RequestURI: "/"},
@@ -2997,6 +3220,7 @@ var Service = &shape.Service{
 		"BaselineBandwidthInMbps":                               sBaselineBandwidthInMbps_,
 		"BaselineIops":                                          sBaselineIops_,
 		"BaselineThroughputInMBps":                              sBaselineThroughputInMBps_,
+		"BillingProductList":                                    sBillingProductList_,
 		"Blob":                                                  sBlob_,
 		"BlobAttributeValue":                                    sBlobAttributeValue_,
 		"BlockDeviceMapping":                                    sBlockDeviceMapping_,
@@ -3018,11 +3242,16 @@ var Service = &shape.Service{
 		"CoipPoolId":                                            sCoipPoolId_,
 		"ConnectionTrackingSpecificationRequest":                sConnectionTrackingSpecificationRequest_,
 		"ConnectionTrackingSpecificationResponse":               sConnectionTrackingSpecificationResponse_,
+		"CopyImageClientToken":                                  sCopyImageClientToken_,
+		"CopyImageRequest":                                      sCopyImageRequest_,
+		"CopyImageResult":                                       sCopyImageResult_,
 		"CoreCount":                                             sCoreCount_,
 		"CoreCountList":                                         sCoreCountList_,
 		"CpuManufacturerName":                                   sCpuManufacturerName_,
 		"CpuOptions":                                            sCpuOptions_,
 		"CpuOptionsRequest":                                     sCpuOptionsRequest_,
+		"CreateImageRequest":                                    sCreateImageRequest_,
+		"CreateImageResult":                                     sCreateImageResult_,
 		"CreateKeyPairRequest":                                  sCreateKeyPairRequest_,
 		"CreateSecurityGroupRequest":                            sCreateSecurityGroupRequest_,
 		"CreateSecurityGroupResult":                             sCreateSecurityGroupResult_,
@@ -3042,11 +3271,16 @@ var Service = &shape.Service{
 		"DeleteKeyPairResult":                                   sDeleteKeyPairResult_,
 		"DeleteSecurityGroupRequest":                            sDeleteSecurityGroupRequest_,
 		"DeleteSecurityGroupResult":                             sDeleteSecurityGroupResult_,
+		"DeleteSnapshotResultSet":                               sDeleteSnapshotResultSet_,
+		"DeleteSnapshotReturnCode":                              sDeleteSnapshotReturnCode_,
 		"DeleteTagsRequest":                                     sDeleteTagsRequest_,
+		"DeregisterImageRequest":                                sDeregisterImageRequest_,
+		"DeregisterImageResult":                                 sDeregisterImageResult_,
 		"DescribeAccountAttributesRequest":                      sDescribeAccountAttributesRequest_,
 		"DescribeAccountAttributesResult":                       sDescribeAccountAttributesResult_,
 		"DescribeAvailabilityZonesRequest":                      sDescribeAvailabilityZonesRequest_,
 		"DescribeAvailabilityZonesResult":                       sDescribeAvailabilityZonesResult_,
+		"DescribeImageAttributeRequest":                         sDescribeImageAttributeRequest_,
 		"DescribeImagesRequest":                                 sDescribeImagesRequest_,
 		"DescribeImagesResult":                                  sDescribeImagesResult_,
 		"DescribeInstanceStatusRequest":                         sDescribeInstanceStatusRequest_,
@@ -3071,6 +3305,10 @@ var Service = &shape.Service{
 		"DescribeVpcsRequest":                                   sDescribeVpcsRequest_,
 		"DescribeVpcsResult":                                    sDescribeVpcsResult_,
 		"DeviceType":                                            sDeviceType_,
+		"DisableImageDeprecationRequest":                        sDisableImageDeprecationRequest_,
+		"DisableImageDeprecationResult":                         sDisableImageDeprecationResult_,
+		"DisableImageDeregistrationProtectionRequest":           sDisableImageDeregistrationProtectionRequest_,
+		"DisableImageDeregistrationProtectionResult":            sDisableImageDeregistrationProtectionResult_,
 		"DiskCount":                                             sDiskCount_,
 		"DiskInfo":                                              sDiskInfo_,
 		"DiskInfoList":                                          sDiskInfoList_,
@@ -3106,6 +3344,10 @@ var Service = &shape.Service{
 		"EnaSrdSupported":                                       sEnaSrdSupported_,
 		"EnaSrdUdpSpecificationRequest":                         sEnaSrdUdpSpecificationRequest_,
 		"EnaSupport":                                            sEnaSupport_,
+		"EnableImageDeprecationRequest":                         sEnableImageDeprecationRequest_,
+		"EnableImageDeprecationResult":                          sEnableImageDeprecationResult_,
+		"EnableImageDeregistrationProtectionRequest":            sEnableImageDeregistrationProtectionRequest_,
+		"EnableImageDeregistrationProtectionResult":             sEnableImageDeregistrationProtectionResult_,
 		"EnclaveOptions":                                        sEnclaveOptions_,
 		"EnclaveOptionsRequest":                                 sEnclaveOptionsRequest_,
 		"EncryptionInTransitSupported":                          sEncryptionInTransitSupported_,
@@ -3148,11 +3390,16 @@ var Service = &shape.Service{
 		"IamInstanceProfile":                                    sIamInstanceProfile_,
 		"IamInstanceProfileSpecification":                       sIamInstanceProfileSpecification_,
 		"Image":                                                 sImage_,
+		"ImageAttribute":                                        sImageAttribute_,
+		"ImageAttributeName":                                    sImageAttributeName_,
+		"ImageDescriptionRequest":                               sImageDescriptionRequest_,
 		"ImageId":                                               sImageId_,
 		"ImageIdStringList":                                     sImageIdStringList_,
 		"ImageList":                                             sImageList_,
+		"ImageNameRequest":                                      sImageNameRequest_,
 		"ImageState":                                            sImageState_,
 		"ImageTypeValues":                                       sImageTypeValues_,
+		"ImageUefiDataRequest":                                  sImageUefiDataRequest_,
 		"ImdsSupportValues":                                     sImdsSupportValues_,
 		"ImportKeyPairRequest":                                  sImportKeyPairRequest_,
 		"ImportKeyPairResult":                                   sImportKeyPairResult_,
@@ -3261,6 +3508,10 @@ var Service = &shape.Service{
 		"KeyPairName":                                           sKeyPairName_,
 		"KeyPairNameWithResolver":                               sKeyPairNameWithResolver_,
 		"KeyType":                                               sKeyType_,
+		"KmsKeyId":                                              sKmsKeyId_,
+		"LaunchPermission":                                      sLaunchPermission_,
+		"LaunchPermissionList":                                  sLaunchPermissionList_,
+		"LaunchPermissionModifications":                         sLaunchPermissionModifications_,
 		"LaunchTemplateId":                                      sLaunchTemplateId_,
 		"LaunchTemplateSpecification":                           sLaunchTemplateSpecification_,
 		"LicenseConfiguration":                                  sLicenseConfiguration_,
@@ -3268,6 +3519,7 @@ var Service = &shape.Service{
 		"LicenseList":                                           sLicenseList_,
 		"LicenseSpecificationListRequest":                       sLicenseSpecificationListRequest_,
 		"LogicalGpuCount":                                       sLogicalGpuCount_,
+		"Long":                                                  sLong_,
 		"MarketType":                                            sMarketType_,
 		"MaxIpv4AddrPerInterface":                               sMaxIpv4AddrPerInterface_,
 		"MaxIpv6AddrPerInterface":                               sMaxIpv6AddrPerInterface_,
@@ -3293,6 +3545,7 @@ var Service = &shape.Service{
 		"MemoryInfo":                                            sMemoryInfo_,
 		"MemorySize":                                            sMemorySize_,
 		"MillisecondDateTime":                                   sMillisecondDateTime_,
+		"ModifyImageAttributeRequest":                           sModifyImageAttributeRequest_,
 		"ModifyInstanceAttributeRequest":                        sModifyInstanceAttributeRequest_,
 		"ModifyInstanceAttributeValue":                          sModifyInstanceAttributeValue_,
 		"ModifyInstanceMetadataOptionsRequest":                  sModifyInstanceMetadataOptionsRequest_,
@@ -3323,10 +3576,14 @@ var Service = &shape.Service{
 		"NitroTpmSupport":                                       sNitroTpmSupport_,
 		"NitroTpmSupportedVersionType":                          sNitroTpmSupportedVersionType_,
 		"NitroTpmSupportedVersionsList":                         sNitroTpmSupportedVersionsList_,
+		"OperationType":                                         sOperationType_,
 		"OperatorRequest":                                       sOperatorRequest_,
 		"OperatorResponse":                                      sOperatorResponse_,
+		"OrganizationArnStringList":                             sOrganizationArnStringList_,
+		"OrganizationalUnitArnStringList":                       sOrganizationalUnitArnStringList_,
 		"OwnerStringList":                                       sOwnerStringList_,
 		"PeakBandwidthInGbps":                                   sPeakBandwidthInGbps_,
+		"PermissionGroup":                                       sPermissionGroup_,
 		"PhcSupport":                                            sPhcSupport_,
 		"Placement":                                             sPlacement_,
 		"PlacementGroupId":                                      sPlacementGroupId_,
@@ -3347,6 +3604,7 @@ var Service = &shape.Service{
 		"ProcessorSustainedClockSpeed":                          sProcessorSustainedClockSpeed_,
 		"ProductCode":                                           sProductCode_,
 		"ProductCodeList":                                       sProductCodeList_,
+		"ProductCodeStringList":                                 sProductCodeStringList_,
 		"ProductCodeValues":                                     sProductCodeValues_,
 		"RamdiskId":                                             sRamdiskId_,
 		"RebootInstancesRequest":                                sRebootInstancesRequest_,
@@ -3357,9 +3615,13 @@ var Service = &shape.Service{
 		"RegionGeographyList":                                   sRegionGeographyList_,
 		"RegionList":                                            sRegionList_,
 		"RegionNameStringList":                                  sRegionNameStringList_,
+		"RegisterImageRequest":                                  sRegisterImageRequest_,
+		"RegisterImageResult":                                   sRegisterImageResult_,
 		"RequestInstanceTypeList":                               sRequestInstanceTypeList_,
 		"Reservation":                                           sReservation_,
 		"ReservationList":                                       sReservationList_,
+		"ResetImageAttributeName":                               sResetImageAttributeName_,
+		"ResetImageAttributeRequest":                            sResetImageAttributeRequest_,
 		"ResourceIdList":                                        sResourceIdList_,
 		"ResourceType":                                          sResourceType_,
 		"RevokeSecurityGroupEgressRequest":                      sRevokeSecurityGroupEgressRequest_,
@@ -3392,6 +3654,8 @@ var Service = &shape.Service{
 		"SensitiveUserData":                                     sSensitiveUserData_,
 		"ShutdownBehavior":                                      sShutdownBehavior_,
 		"SnapshotId":                                            sSnapshotId_,
+		"SnapshotLocationEnum":                                  sSnapshotLocationEnum_,
+		"SnapshotReturnCodes":                                   sSnapshotReturnCodes_,
 		"SpotInstanceType":                                      sSpotInstanceType_,
 		"SpotMarketOptions":                                     sSpotMarketOptions_,
 		"StartInstancesRequest":                                 sStartInstancesRequest_,
@@ -3433,8 +3697,10 @@ var Service = &shape.Service{
 		"TpmSupportValues":                                      sTpmSupportValues_,
 		"UsageClassType":                                        sUsageClassType_,
 		"UsageClassTypeList":                                    sUsageClassTypeList_,
+		"UserGroupStringList":                                   sUserGroupStringList_,
 		"UserIdGroupPair":                                       sUserIdGroupPair_,
 		"UserIdGroupPairList":                                   sUserIdGroupPairList_,
+		"UserIdStringList":                                      sUserIdStringList_,
 		"VCpuCount":                                             sVCpuCount_,
 		"VCpuInfo":                                              sVCpuInfo_,
 		"ValueStringList":                                       sValueStringList_,

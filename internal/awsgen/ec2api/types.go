@@ -155,6 +155,29 @@ type ConnectionTrackingSpecificationResponse struct {
 	UdpTimeout            *int32
 }
 
+// CopyImageRequest is the model shape CopyImageRequest.
+type CopyImageRequest struct {
+	ClientToken                           string
+	Description                           string
+	Encrypted                             *bool
+	KmsKeyId                              string
+	Name                                  string
+	SourceImageId                         string
+	SourceRegion                          string
+	DestinationOutpostArn                 string
+	CopyImageTags                         *bool
+	TagSpecifications                     []TagSpecification
+	SnapshotCopyCompletionDurationMinutes *int64
+	DestinationAvailabilityZone           string
+	DestinationAvailabilityZoneId         string
+	DryRun                                *bool
+}
+
+// CopyImageResult is the model shape CopyImageResult.
+type CopyImageResult struct {
+	ImageId string
+}
+
 // CpuOptions is the model shape CpuOptions.
 type CpuOptions struct {
 	CoreCount            *int32
@@ -169,6 +192,23 @@ type CpuOptionsRequest struct {
 	ThreadsPerCore       *int32
 	AmdSevSnp            string
 	NestedVirtualization string
+}
+
+// CreateImageRequest is the model shape CreateImageRequest.
+type CreateImageRequest struct {
+	TagSpecifications   []TagSpecification
+	SnapshotLocation    string
+	DryRun              *bool
+	InstanceId          string
+	Name                string
+	Description         string
+	NoReboot            *bool
+	BlockDeviceMappings []BlockDeviceMapping
+}
+
+// CreateImageResult is the model shape CreateImageResult.
+type CreateImageResult struct {
+	ImageId string
 }
 
 // CreateKeyPairRequest is the model shape CreateKeyPairRequest.
@@ -241,11 +281,30 @@ type DeleteSecurityGroupResult struct {
 	GroupId string
 }
 
+// DeleteSnapshotReturnCode is the model shape DeleteSnapshotReturnCode.
+type DeleteSnapshotReturnCode struct {
+	SnapshotId string
+	ReturnCode string
+}
+
 // DeleteTagsRequest is the model shape DeleteTagsRequest.
 type DeleteTagsRequest struct {
 	DryRun    *bool
 	Resources []string
 	Tags      []Tag
+}
+
+// DeregisterImageRequest is the model shape DeregisterImageRequest.
+type DeregisterImageRequest struct {
+	ImageId                   string
+	DeleteAssociatedSnapshots *bool
+	DryRun                    *bool
+}
+
+// DeregisterImageResult is the model shape DeregisterImageResult.
+type DeregisterImageResult struct {
+	Return                *bool
+	DeleteSnapshotResults []DeleteSnapshotReturnCode
 }
 
 // DescribeAccountAttributesRequest is the model shape DescribeAccountAttributesRequest.
@@ -271,6 +330,13 @@ type DescribeAvailabilityZonesRequest struct {
 // DescribeAvailabilityZonesResult is the model shape DescribeAvailabilityZonesResult.
 type DescribeAvailabilityZonesResult struct {
 	AvailabilityZones []AvailabilityZone
+}
+
+// DescribeImageAttributeRequest is the model shape DescribeImageAttributeRequest.
+type DescribeImageAttributeRequest struct {
+	Attribute string
+	ImageId   string
+	DryRun    *bool
 }
 
 // DescribeImagesRequest is the model shape DescribeImagesRequest.
@@ -428,6 +494,28 @@ type DescribeVpcsResult struct {
 	Vpcs      []Vpc
 }
 
+// DisableImageDeprecationRequest is the model shape DisableImageDeprecationRequest.
+type DisableImageDeprecationRequest struct {
+	ImageId string
+	DryRun  *bool
+}
+
+// DisableImageDeprecationResult is the model shape DisableImageDeprecationResult.
+type DisableImageDeprecationResult struct {
+	Return *bool
+}
+
+// DisableImageDeregistrationProtectionRequest is the model shape DisableImageDeregistrationProtectionRequest.
+type DisableImageDeregistrationProtectionRequest struct {
+	ImageId string
+	DryRun  *bool
+}
+
+// DisableImageDeregistrationProtectionResult is the model shape DisableImageDeregistrationProtectionResult.
+type DisableImageDeregistrationProtectionResult struct {
+	Return string
+}
+
 // DiskInfo is the model shape DiskInfo.
 type DiskInfo struct {
 	SizeInGB *int64
@@ -557,6 +645,30 @@ type EnaSrdSpecificationRequest struct {
 // EnaSrdUdpSpecificationRequest is the model shape EnaSrdUdpSpecificationRequest.
 type EnaSrdUdpSpecificationRequest struct {
 	EnaSrdUdpEnabled *bool
+}
+
+// EnableImageDeprecationRequest is the model shape EnableImageDeprecationRequest.
+type EnableImageDeprecationRequest struct {
+	ImageId     string
+	DeprecateAt *time.Time
+	DryRun      *bool
+}
+
+// EnableImageDeprecationResult is the model shape EnableImageDeprecationResult.
+type EnableImageDeprecationResult struct {
+	Return *bool
+}
+
+// EnableImageDeregistrationProtectionRequest is the model shape EnableImageDeregistrationProtectionRequest.
+type EnableImageDeregistrationProtectionRequest struct {
+	ImageId      string
+	WithCooldown *bool
+	DryRun       *bool
+}
+
+// EnableImageDeregistrationProtectionResult is the model shape EnableImageDeregistrationProtectionResult.
+type EnableImageDeregistrationProtectionResult struct {
+	Return string
 }
 
 // EnclaveOptions is the model shape EnclaveOptions.
@@ -697,6 +809,24 @@ type Image struct {
 	KernelId                 string
 	RamdiskId                string
 	Platform                 string
+}
+
+// ImageAttribute is the model shape ImageAttribute.
+type ImageAttribute struct {
+	Description              *AttributeValue
+	KernelId                 *AttributeValue
+	RamdiskId                *AttributeValue
+	SriovNetSupport          *AttributeValue
+	BootMode                 *AttributeValue
+	TpmSupport               *AttributeValue
+	UefiData                 *AttributeValue
+	LastLaunchedTime         *AttributeValue
+	ImdsSupport              *AttributeValue
+	DeregistrationProtection *AttributeValue
+	ImageId                  string
+	LaunchPermissions        []LaunchPermission
+	ProductCodes             []ProductCode
+	BlockDeviceMappings      []BlockDeviceMapping
 }
 
 // ImportKeyPairRequest is the model shape ImportKeyPairRequest.
@@ -1158,6 +1288,20 @@ type KeyPairInfo struct {
 	KeyFingerprint string
 }
 
+// LaunchPermission is the model shape LaunchPermission.
+type LaunchPermission struct {
+	OrganizationArn       string
+	OrganizationalUnitArn string
+	UserId                string
+	Group                 string
+}
+
+// LaunchPermissionModifications is the model shape LaunchPermissionModifications.
+type LaunchPermissionModifications struct {
+	Add    []LaunchPermission
+	Remove []LaunchPermission
+}
+
 // LaunchTemplateSpecification is the model shape LaunchTemplateSpecification.
 type LaunchTemplateSpecification struct {
 	LaunchTemplateId   string
@@ -1197,6 +1341,23 @@ type MediaDeviceMemoryInfo struct {
 // MemoryInfo is the model shape MemoryInfo.
 type MemoryInfo struct {
 	SizeInMiB *int64
+}
+
+// ModifyImageAttributeRequest is the model shape ModifyImageAttributeRequest.
+type ModifyImageAttributeRequest struct {
+	Attribute              string
+	Description            *AttributeValue
+	ImageId                string
+	LaunchPermission       *LaunchPermissionModifications
+	OperationType          string
+	ProductCodes           []string
+	UserGroups             []string
+	UserIds                []string
+	Value                  string
+	OrganizationArns       []string
+	OrganizationalUnitArns []string
+	ImdsSupport            *AttributeValue
+	DryRun                 *bool
 }
 
 // ModifyInstanceAttributeRequest is the model shape ModifyInstanceAttributeRequest.
@@ -1414,6 +1575,33 @@ type RegionGeography struct {
 	Name string
 }
 
+// RegisterImageRequest is the model shape RegisterImageRequest.
+type RegisterImageRequest struct {
+	ImageLocation       string
+	BillingProducts     []string
+	BootMode            string
+	TpmSupport          string
+	UefiData            string
+	ImdsSupport         string
+	TagSpecifications   []TagSpecification
+	DryRun              *bool
+	Name                string
+	Description         string
+	Architecture        string
+	KernelId            string
+	RamdiskId           string
+	RootDeviceName      string
+	BlockDeviceMappings []BlockDeviceMapping
+	VirtualizationType  string
+	SriovNetSupport     string
+	EnaSupport          *bool
+}
+
+// RegisterImageResult is the model shape RegisterImageResult.
+type RegisterImageResult struct {
+	ImageId string
+}
+
 // Reservation is the model shape Reservation.
 type Reservation struct {
 	ReservationId string
@@ -1421,6 +1609,13 @@ type Reservation struct {
 	RequesterId   string
 	Groups        []GroupIdentifier
 	Instances     []Instance
+}
+
+// ResetImageAttributeRequest is the model shape ResetImageAttributeRequest.
+type ResetImageAttributeRequest struct {
+	Attribute string
+	ImageId   string
+	DryRun    *bool
 }
 
 // RevokeSecurityGroupEgressRequest is the model shape RevokeSecurityGroupEgressRequest.
@@ -1941,6 +2136,23 @@ const (
 const (
 	HypervisorTypeOvm = "ovm"
 	HypervisorTypeXen = "xen"
+)
+
+// Values of ImageAttributeName.
+const (
+	ImageAttributeNameDescription              = "description"
+	ImageAttributeNameKernel                   = "kernel"
+	ImageAttributeNameRamdisk                  = "ramdisk"
+	ImageAttributeNameLaunchPermission         = "launchPermission"
+	ImageAttributeNameProductCodes             = "productCodes"
+	ImageAttributeNameBlockDeviceMapping       = "blockDeviceMapping"
+	ImageAttributeNameSriovNetSupport          = "sriovNetSupport"
+	ImageAttributeNameBootMode                 = "bootMode"
+	ImageAttributeNameTpmSupport               = "tpmSupport"
+	ImageAttributeNameUefiData                 = "uefiData"
+	ImageAttributeNameLastLaunchedTime         = "lastLaunchedTime"
+	ImageAttributeNameImdsSupport              = "imdsSupport"
+	ImageAttributeNameDeregistrationProtection = "deregistrationProtection"
 )
 
 // Values of ImageState.
@@ -3356,6 +3568,17 @@ const (
 	NitroTpmSupportSupported   = "supported"
 )
 
+// Values of OperationType.
+const (
+	OperationTypeAdd    = "add"
+	OperationTypeRemove = "remove"
+)
+
+// Values of PermissionGroup.
+const (
+	PermissionGroupAll = "all"
+)
+
 // Values of PhcSupport.
 const (
 	PhcSupportUnsupported = "unsupported"
@@ -3384,6 +3607,11 @@ const (
 const (
 	RebootMigrationSupportUnsupported = "unsupported"
 	RebootMigrationSupportSupported   = "supported"
+)
+
+// Values of ResetImageAttributeName.
+const (
+	ResetImageAttributeNameLaunchPermission = "launchPermission"
 )
 
 // Values of ResourceType.
@@ -3519,6 +3747,21 @@ const (
 const (
 	ShutdownBehaviorStop      = "stop"
 	ShutdownBehaviorTerminate = "terminate"
+)
+
+// Values of SnapshotLocationEnum.
+const (
+	SnapshotLocationEnumRegional = "regional"
+	SnapshotLocationEnumLocal    = "local"
+)
+
+// Values of SnapshotReturnCodes.
+const (
+	SnapshotReturnCodesSuccess            = "success"
+	SnapshotReturnCodesSkipped            = "skipped"
+	SnapshotReturnCodesMissingPermissions = "missing-permissions"
+	SnapshotReturnCodesInternalError      = "internal-error"
+	SnapshotReturnCodesClientError        = "client-error"
 )
 
 // Values of SpotInstanceType.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
+	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/store"
 )
@@ -18,6 +19,8 @@ var resourceTypes = map[string]struct{ typ, kind string }{
 	"subnet": {"subnet", kindSubnet},
 	"i":      {"instance", kindInstance},
 	"ami":    {"image", image.Kind},
+	"vol":    {"volume", ebs.VolumeKind},
+	"snap":   {"snapshot", ebs.SnapshotKind},
 }
 
 // resourceOf classifies a resource ID.
