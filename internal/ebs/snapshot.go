@@ -76,7 +76,14 @@ func (m *Manager) captureRoot(ctx context.Context, s Snapshot, bs blob.Store, kr
 	err := holder.Hold(ctx, s.OwnerID, s.Region, w.InstanceID, w.Reboot, func(ctx context.Context, running bool) (err error) {
 		if running {
 			if err := capt.Pause(ctx, w.InstanceID); err != nil {
-				return fmt.Errorf("freeze: %w", err)
+				// Left frozen by a capture that kiln's crash cut short?
+				// Thaw and freeze again.
+				if rerr := capt.Resume(ctx, w.InstanceID); rerr != nil {
+					return fmt.Errorf("freeze: %w", err)
+				}
+				if err := capt.Pause(ctx, w.InstanceID); err != nil {
+					return fmt.Errorf("freeze: %w", err)
+				}
 			}
 			defer func() {
 				if rerr := capt.Resume(context.WithoutCancel(ctx), w.InstanceID); rerr != nil && err == nil {
