@@ -293,6 +293,11 @@ func (r *Runtime) AttachVolume(ctx context.Context, instanceID, volumeID, name s
 	}
 	r.volMu.Lock()
 	defer r.volMu.Unlock()
+	// Again under the lock: a concurrent Delete of the instance detaches
+	// under it too, so no attachment outlives its instance.
+	if _, err := r.client.LoadContainer(ctx, instanceID); err != nil {
+		return mapErr(instanceID, err)
+	}
 	target := filepath.Join(r.attachDir(instanceID), name)
 	ms, err := readMounts()
 	if err != nil {
