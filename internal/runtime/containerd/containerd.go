@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -78,9 +79,9 @@ type Runtime struct {
 	creatingMu sync.Mutex
 	creating   map[string]int
 
-	// attachRoot is the shared mount under which attached volumes are
-	// mounted (<attachRoot>/<instance>/<name>); "" when volumes are not
-	// supported. volMu serialises attachment changes within the process.
+	// attachRoot holds one shared mount per instance under which its
+	// volumes are mounted (<attachRoot>/<instance>/<name>); "" when
+	// volumes are not supported. volMu serialises attachment changes within the process.
 	attachRoot string
 	volMu      sync.Mutex
 
@@ -110,7 +111,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ensureSharedDir(dir); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("containerd: volume attachment directory: %w", err)
 		}
 		r.attachRoot = dir

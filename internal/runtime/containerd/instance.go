@@ -70,12 +70,12 @@ func (r *Runtime) Create(ctx context.Context, s runtime.Spec) (retErr error) {
 		attachDir := ""
 		if r.attachRoot != "" {
 			attachDir = r.attachDir(s.ID)
-			if err := os.MkdirAll(attachDir, 0o755); err != nil {
+			if err := r.ensureAttachDir(s.ID); err != nil {
 				return err
 			}
 			defer func() {
 				if retErr != nil {
-					_ = os.Remove(attachDir) // empty: nothing is attached yet
+					_ = r.detachAll(s.ID) // nothing is attached yet
 				}
 			}()
 		}
@@ -136,9 +136,9 @@ func (r *Runtime) Start(ctx context.Context, id string) (retErr error) {
 		return mapErr(id, err)
 	}
 	if r.attachRoot != "" {
-		// runc bind-mounts it at runtime.VolumeDir; recreate it if it
-		// went missing (a cleaned-up data directory).
-		if err := os.MkdirAll(r.attachDir(id), 0o755); err != nil {
+		// runc bind-mounts it at runtime.VolumeDir; re-establish it if
+		// it went missing (host reboot, cleaned-up data directory).
+		if err := r.ensureAttachDir(id); err != nil {
 			return err
 		}
 	}

@@ -32,10 +32,11 @@ import (
 // containerd.io/gc.root once complete: a snapshot with labelVolume but
 // without gc.root is the leftover of an interrupted CreateVolume.
 //
-// Attachments are host mounts. Every instance container gets, at Create,
-// the host directory <attachRoot>/<instance> bind-mounted read-only at
-// runtime.VolumeDir with rslave propagation; attachRoot is a shared mount
-// (its own peer group). Mounting a volume's overlay at
+// Attachments are host mounts. Every instance gets, at Create, the host
+// directory <attachRoot>/<instance>, bind-mounted onto itself and made a
+// shared mount of its own peer group (removed by Delete), and its
+// container gets that directory bind-mounted read-only at
+// runtime.VolumeDir with rslave propagation. Mounting a volume's overlay at
 // <attachRoot>/<instance>/<name> on the host therefore propagates into the
 // running container at VolumeDir/<name>, and unmounting it propagates too.
 // The overlay's mount source is the volume ID, so /proc/self/mountinfo
@@ -325,7 +326,9 @@ func (r *Runtime) AttachVolume(ctx context.Context, instanceID, volumeID, name s
 	}
 	m := mounts[0]
 	m.Source = volumeID // how mountinfo tells which volume is attached
-	if err := os.MkdirAll(r.attachDir(instanceID), 0o755); err != nil {
+	// Normally done by Create/Start already; needed before mounting below
+	// it (a later bind onto the directory would hide the volume).
+	if err := r.ensureAttachDirLocked(instanceID); err != nil {
 		return err
 	}
 	if err := os.Mkdir(target, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
@@ -418,6 +421,11 @@ func (r *Runtime) removeAttachDirLocked(instanceID string) error {
 			}
 		}
 	}
+	if len(errs) == 0 {
+		if err := mount.UnmountAll(dir, unix.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("containerd: unmount %s: %w", dir, err))
+		}
+	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return errors.Join(errs...)
@@ -435,9 +443,24 @@ func (r *Runtime) removeAttachDirLocked(instanceID string) error {
 	return errors.Join(errs...)
 }
 
+// ensureAttachDir makes the instance's attachment directory a shared
+// mount (idempotent).
+func (r *Runtime) ensureAttachDir(instanceID string) error {
+	r.volMu.Lock()
+	defer r.volMu.Unlock()
+	return r.ensureAttachDirLocked(instanceID)
+}
+
+func (r *Runtime) ensureAttachDirLocked(instanceID string) error {
+	if err := ensureSharedDir(r.attachDir(instanceID)); err != nil {
+		return fmt.Errorf("containerd: %s: attachment directory: %w", instanceID, err)
+	}
+	return nil
+}
+
 // UnmountVolumes detaches every volume from every instance and unmounts
-// the attachment directory itself: for tearing a host down (tests, after
-// every instance is deleted). Close leaves attachments in place; this is
+// the instances' attachment directories: for tearing a host down (tests,
+// after every instance is deleted). Close leaves attachments in place; this is
 // the only way the runtime drops them all.
 func (r *Runtime) UnmountVolumes() error {
 	if r.attachRoot == "" {
@@ -597,8 +620,8 @@ func unescapeMountinfo(s string) string {
 }
 
 // ensureSharedDir makes dir a mount point of its own peer group (bind onto
-// itself, private, then shared), once: containers' VolumeDir mounts are
-// slaves of it, so mounts made below it on the host propagate into them.
+// itself, private, then shared), once: the container's VolumeDir mount is
+// a slave of it, so mounts made below it on the host propagate into it.
 // Making it private first keeps it out of the peer group of its parent (a
 // shared / would otherwise carry kiln's attachments into every other mount
 // namespace following /).

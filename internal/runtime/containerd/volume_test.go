@@ -75,8 +75,10 @@ func attachmentMounts(r *Runtime) []string {
 	ms, _ := readMounts()
 	var out []string
 	for _, m := range ms {
-		if strings.HasPrefix(m.point, r.attachRoot+"/") {
-			out = append(out, strings.TrimPrefix(m.point, r.attachRoot+"/")+"="+m.source)
+		// <instance>/<name>: a volume (<instance> alone is the
+		// instance's shared directory).
+		if rel, ok := strings.CutPrefix(m.point, r.attachRoot+"/"); ok && strings.Contains(rel, "/") {
+			out = append(out, rel+"="+m.source)
 		}
 	}
 	return out
