@@ -147,18 +147,25 @@ type Volumer interface {
 	// first; none for an empty volume). ErrAlreadyExists if it exists.
 	CreateVolume(ctx context.Context, id string, layers []Layer) error
 	// DeleteVolume removes the volume and its data; it must be detached
-	// (ErrVolumeInUse). ErrNotFound if it does not exist.
+	// (ErrVolumeInUse). ErrNotFound if it does not exist. Runtime.Delete
+	// of an instance detaches its volumes and never deletes them.
 	DeleteVolume(ctx context.Context, id string) error
 	// CaptureVolume writes the volume's changes relative to its layers to
 	// w as an uncompressed tar layer (like Capturer.Capture).
 	CaptureVolume(ctx context.Context, id string, w io.Writer) (blob.Desc, error)
 	// AttachVolume makes the volume visible inside the instance at
-	// VolumeDir/name, at once if it runs and on every later boot.
-	// Attaching an attached volume again under the same name succeeds.
-	// ErrNotFound if the instance or the volume does not exist.
+	// VolumeDir/name (name is one path element, e.g. "sdf" for /dev/sdf),
+	// at once if it runs and on every later boot, until DetachVolume or
+	// Delete of the instance. Attaching an attached volume again under
+	// the same name succeeds. ErrNotFound if the instance or the volume
+	// does not exist; ErrVolumeInUse if the volume is attached anywhere
+	// else (another instance or name); ErrAlreadyExists if another volume
+	// is attached to the instance under name.
 	AttachVolume(ctx context.Context, instanceID, volumeID, name string) error
-	// DetachVolume removes the attachment; detaching a volume that is not
-	// attached succeeds.
+	// DetachVolume removes the attachment (name "": under whatever name
+	// the volume is attached to the instance); detaching a volume that is
+	// not attached succeeds. The instance sees the volume disappear at
+	// once; processes that still hold files open on it keep them.
 	DetachVolume(ctx context.Context, instanceID, volumeID, name string) error
 	// Volumes lists the volume IDs the runtime holds (reconciliation).
 	Volumes(ctx context.Context) ([]string, error)

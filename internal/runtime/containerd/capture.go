@@ -32,21 +32,30 @@ func (r *Runtime) Capture(ctx context.Context, id string, w io.Writer) (blob.Des
 	if err != nil {
 		return blob.Desc{}, mapErr(id, err)
 	}
+	return r.captureSnapshot(ctx, id, info.Snapshotter, info.SnapshotKey, w)
+}
+
+// captureSnapshot writes the changes of the active snapshot key (of
+// snapshotter) relative to its parent chain to w as an uncompressed tar
+// layer and returns its digest and size: the diff service compares a
+// read-only view of the parent with the snapshot. id names the object in
+// errors (an instance or a volume). Instance and volume captures share it.
+func (r *Runtime) captureSnapshot(ctx context.Context, id, snapshotter, key string, w io.Writer) (blob.Desc, error) {
 	var out blob.Desc
-	err = r.withLease(ctx, func(ctx context.Context) error {
-		sn := r.client.SnapshotService(info.Snapshotter)
-		si, err := sn.Stat(ctx, info.SnapshotKey)
+	err := r.withLease(ctx, func(ctx context.Context) error {
+		sn := r.client.SnapshotService(snapshotter)
+		si, err := sn.Stat(ctx, key)
 		if err != nil {
 			return mapErr(id, err)
 		}
-		upper, err := sn.Mounts(ctx, info.SnapshotKey)
+		upper, err := sn.Mounts(ctx, key)
 		if err != nil {
 			return mapErr(id, err)
 		}
 		viewKey := "capture-" + r.token + "-" + randomHex() + "-" + id
 		lower, err := sn.View(ctx, viewKey, si.Parent)
 		if err != nil {
-			return fmt.Errorf("containerd: %s: view of the image layers: %w", id, err)
+			return fmt.Errorf("containerd: %s: view of the parent layers: %w", id, err)
 		}
 		defer func() {
 			cctx, cancel := cleanupCtx(ctx)

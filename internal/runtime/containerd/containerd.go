@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -35,7 +36,10 @@ const Snapshotter = "overlayfs"
 // Options configure New.
 type Options struct {
 	// DataDir holds kiln's containerd (root, state, socket, config, log)
-	// under DataDir/containerd. Required unless Address is set.
+	// under DataDir/containerd, and the volume attachment mounts under
+	// DataDir/containerd/attach. Required unless Address is set; with
+	// Address and no DataDir, volumes are not supported (the Volumer
+	// methods fail and instances get no VolumeDir mount).
 	DataDir string
 	// Address, when set, is the socket of an existing containerd to use
 	// (--containerd-address); kiln then neither starts nor supervises one.
@@ -75,6 +79,12 @@ type Runtime struct {
 	creatingMu sync.Mutex
 	creating   map[string]int
 
+	// attachRoot holds one shared mount per instance under which its
+	// volumes are mounted (<attachRoot>/<instance>/<name>); "" when
+	// volumes are not supported. volMu serialises attachment changes within the process.
+	attachRoot string
+	volMu      sync.Mutex
+
 	bg     context.Context // cancelled by Close; parent of Exited waiters
 	cancel context.CancelFunc
 }
@@ -95,6 +105,16 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		caps:     availableCaps(),
 		token:    randomHex(),
 		creating: map[string]int{},
+	}
+	if o.DataDir != "" {
+		dir, err := filepath.Abs(filepath.Join(o.DataDir, "containerd", "attach"))
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("containerd: volume attachment directory: %w", err)
+		}
+		r.attachRoot = dir
 	}
 	if o.Address != "" {
 		r.address = o.Address
@@ -160,7 +180,9 @@ func (r *Runtime) DaemonPid() int {
 }
 
 // Close closes the client and stops supervising containerd. It never stops
-// containerd or any instance.
+// containerd or any instance, and leaves volume attachments mounted (the
+// instances keep using them; a new Runtime finds them in the mount table).
+// UnmountVolumes removes them.
 func (r *Runtime) Close() error {
 	r.cancel()
 	r.closeDaemon()

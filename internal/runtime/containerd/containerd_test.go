@@ -474,7 +474,8 @@ var _ = client.Running
 
 func TestConformance(t *testing.T) {
 	requireHost(t)
-	r := newRuntime(t, shortDir(t))
+	dir := shortDir(t)
+	r := newVolRuntime(t, dir)
 	runtimetest.Conformance(t, r, []runtime.Layer{busybox(t)}, []string{"/bin/sh", "-c", "exec sleep 1000"}, "i-conf",
 		runtimetest.WithLimits(cgroupLimits))
 }

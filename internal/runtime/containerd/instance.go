@@ -35,16 +35,7 @@ func (r *Runtime) Create(ctx context.Context, s runtime.Spec) (retErr error) {
 	if len(s.Layers) == 0 {
 		return fmt.Errorf("containerd: %s: no layers", s.ID)
 	}
-	r.creatingMu.Lock()
-	r.creating[s.ID]++
-	r.creatingMu.Unlock()
-	defer func() {
-		r.creatingMu.Lock()
-		if r.creating[s.ID]--; r.creating[s.ID] <= 0 {
-			delete(r.creating, s.ID)
-		}
-		r.creatingMu.Unlock()
-	}()
+	defer r.beginCreate(s.ID)()
 	if _, err := r.client.LoadContainer(ctx, s.ID); err == nil {
 		return fmt.Errorf("%w: %s", runtime.ErrAlreadyExists, s.ID)
 	} else if !errdefs.IsNotFound(err) {
@@ -76,6 +67,18 @@ func (r *Runtime) Create(ctx context.Context, s runtime.Spec) (retErr error) {
 				_ = sn.Remove(cctx, s.ID)
 			}
 		}()
+		attachDir := ""
+		if r.attachRoot != "" {
+			attachDir = r.attachDir(s.ID)
+			if err := r.ensureAttachDir(s.ID); err != nil {
+				return err
+			}
+			defer func() {
+				if retErr != nil {
+					_ = r.detachAll(s.ID) // nothing is attached yet
+				}
+			}()
+		}
 		labels := maps.Clone(s.Labels)
 		if labels == nil {
 			labels = map[string]string{}
@@ -93,7 +96,7 @@ func (r *Runtime) Create(ctx context.Context, s runtime.Spec) (retErr error) {
 			client.WithSnapshot(s.ID),
 			client.WithRuntime(runcShim, runtimeOpts),
 			client.WithContainerLabels(labels),
-			client.WithNewSpec(specOpts(s, r.caps)...),
+			client.WithNewSpec(specOpts(s, r.caps, attachDir)...),
 		)
 		return mapErr(s.ID, err)
 	})
@@ -131,6 +134,13 @@ func (r *Runtime) Start(ctx context.Context, id string) (retErr error) {
 	labels, err := c.Labels(ctx)
 	if err != nil {
 		return mapErr(id, err)
+	}
+	if r.attachRoot != "" {
+		// runc bind-mounts it at runtime.VolumeDir; re-establish it if
+		// it went missing (host reboot, cleaned-up data directory).
+		if err := r.ensureAttachDir(id); err != nil {
+			return err
+		}
 	}
 	ioc := cio.NullIO
 	if p := labels[labelConsole]; p != "" {
@@ -223,8 +233,9 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	return nil
 }
 
-// Delete stops the instance (no grace) and removes its container and
-// writable snapshot.
+// Delete stops the instance (no grace), unmounts its volume attachments
+// (never touching the volumes' data) and removes its attachment directory,
+// its container and its writable snapshot.
 func (r *Runtime) Delete(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -232,6 +243,11 @@ func (r *Runtime) Delete(ctx context.Context, id string) error {
 		return mapErr(id, err)
 	}
 	if err := r.Stop(ctx, id, 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return err
+	}
+	// Attachments go first (the volumes' data stays), so that a crash
+	// here leaves an instance that a repeated Delete removes.
+	if err := r.detachAll(id); err != nil {
 		return err
 	}
 	if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {

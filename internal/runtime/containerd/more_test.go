@@ -127,7 +127,15 @@ func TestKill9(t *testing.T) {
 	waitFor(t, "console written without kiln", 5*time.Second, func() bool {
 		return strings.Count(readFile(filepath.Join(dir, "k9.log")), "tick") > n1+3
 	})
-	r := newRuntime(t, dir)
+	// The volume attachment (a host mount) survives too.
+	n2 := strings.Count(readFile(filepath.Join(dir, "k9.log")), "vol-seen")
+	waitFor(t, "volume seen without kiln", 5*time.Second, func() bool {
+		return strings.Count(readFile(filepath.Join(dir, "k9.log")), "vol-seen") > n2+3
+	})
+	r := newVolRuntime(t, dir)
+	if got := attachmentMounts(r); !slices.Equal(got, []string{"i-k9/sdf=vol-k9"}) {
+		t.Fatalf("attachments after kill -9: %v", got)
+	}
 	if r.DaemonPid() != cpid {
 		t.Fatalf("new runtime did not re-use containerd %d (got %d)", cpid, r.DaemonPid())
 	}
@@ -141,6 +149,12 @@ func TestKill9(t *testing.T) {
 	if procAlive(ipid) {
 		t.Fatal("instance alive after Delete")
 	}
+	if got := attachmentMounts(r); len(got) != 0 {
+		t.Fatalf("attachments after Delete: %v", got)
+	}
+	if err := r.DeleteVolume(context.Background(), "vol-k9"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMain(m *testing.M) {
@@ -153,11 +167,19 @@ func TestMain(m *testing.M) {
 		}
 		b, _, _ := busyboxBytes()
 		if err := r.Create(ctx, runtime.Spec{ID: "i-k9", Layers: []runtime.Layer{b}, ConsolePath: filepath.Join(dir, "k9.log"),
-			Args: []string{"/bin/sh", "-c", "while true; do echo tick; sleep 0.1; done"}}); err != nil {
+			Args: []string{"/bin/sh", "-c", `while true; do echo tick; grep -q " /mnt/ebs/sdf " /proc/mounts && echo vol-seen; sleep 0.1; done`}}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		if err := r.Start(ctx, "i-k9"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := r.CreateVolume(ctx, "vol-k9", nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := r.AttachVolume(ctx, "i-k9", "vol-k9", "sdf"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

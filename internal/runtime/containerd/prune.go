@@ -18,8 +18,11 @@ var _ runtime.Pruner = (*Runtime)(nil)
 // Prune removes what interrupted operations of earlier kiln processes left
 // in containerd: their leases (releasing half-written content and
 // half-applied layers to the garbage collector at once instead of after
-// the lease's hour), temporary unpack and capture snapshots, and instance
-// root snapshots without a container. Work of this Runtime in flight is
+// the lease's hour), temporary unpack and capture snapshots, instance
+// root snapshots without a container, volume snapshots of interrupted
+// CreateVolumes (never a complete volume), attachment mounts of instances
+// or volumes that no longer exist, and attachment directories of instances
+// without a container. Work of this Runtime in flight is
 // left alone. It reports what it removed.
 func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
 	ctx = r.ns(ctx)
@@ -51,6 +54,17 @@ func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
 			return nil
 		}
 		name := info.Name
+		if isVol, complete := volumeState(info); isVol {
+			// A volume is never pruned; one without its gc root is
+			// the leftover of an interrupted CreateVolume.
+			if !complete && !r.isCreating(name) {
+				candidates = append(candidates, name)
+			}
+			return nil
+		}
+		if info.Labels[labelVolume] != "" {
+			return nil // not a volume of ours after all: leave it
+		}
 		if strings.HasPrefix(name, "extract-") || strings.HasPrefix(name, "capture-") {
 			if !strings.Contains(name, "-"+r.token+"-") {
 				candidates = append(candidates, name)
@@ -65,11 +79,13 @@ func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
 	}
 	for _, name := range candidates {
 		if !strings.HasPrefix(name, "extract-") && !strings.HasPrefix(name, "capture-") {
-			r.creatingMu.Lock()
-			busy := r.creating[name] > 0
-			r.creatingMu.Unlock()
-			if busy {
+			if r.isCreating(name) {
 				continue
+			}
+			if info, err := sn.Stat(ctx, name); err == nil {
+				if isVol, complete := volumeState(info); isVol && complete {
+					continue // completed meanwhile
+				}
 			}
 			if _, err := r.client.LoadContainer(ctx, name); err == nil || !errdefs.IsNotFound(err) {
 				continue // it has a container (or we cannot tell)
@@ -80,6 +96,13 @@ func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
 			continue
 		}
 		removed = append(removed, "snapshot "+name)
+	}
+	// Attachments after snapshots: a volume removed above was never
+	// complete, so never attached.
+	att, err := r.pruneAttachments(ctx)
+	removed = append(removed, att...)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if stale > 0 {
 		// Collect what the deleted leases held now rather than later.

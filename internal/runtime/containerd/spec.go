@@ -81,8 +81,10 @@ const cpuPeriod = 100000 // µs
 // instance.
 func CgroupPath(id string) string { return path.Join("/kiln", id) }
 
-// specOpts builds the OCI spec of an instance's container.
-func specOpts(s runtime.Spec, caps []string) []oci.SpecOpts {
+// specOpts builds the OCI spec of an instance's container. attachDir, when
+// set, is the host directory shown at runtime.VolumeDir (volume
+// attachments).
+func specOpts(s runtime.Spec, caps []string, attachDir string) []oci.SpecOpts {
 	args := s.Args
 	if len(args) == 0 {
 		args = []string{runtime.InitTarget, "init"}
@@ -115,6 +117,21 @@ func specOpts(s runtime.Spec, caps []string) []oci.SpecOpts {
 			o = append(o, "rw")
 		}
 		mounts = append(mounts, specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: o})
+	}
+	if attachDir != "" {
+		// Volumes are mounted below attachDir on the host (a shared
+		// mount); rslave makes those mounts and unmounts propagate into
+		// the running instance, and nothing the instance mounts there
+		// propagate back. The directory itself is read-only inside (the
+		// volumes mounted below it are not): the instance cannot write
+		// into the host's attachment directory.
+		mounts = append(mounts, specs.Mount{
+			Type: "bind", Source: attachDir, Destination: runtime.VolumeDir,
+			Options: []string{"rbind", "rslave", "ro", "nosuid", "nodev"},
+		})
+		// runc's default, made explicit: the container's mounts are
+		// slaves of the host's, so propagation from the host reaches it.
+		opts = append(opts, withRootfsPropagation("rslave"))
 	}
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))
@@ -150,6 +167,16 @@ func withLimits(vcpus int, memoryMiB int64) oci.SpecOpts {
 			opts = append(opts, oci.WithCPUCFS(int64(vcpus)*cpuPeriod, cpuPeriod))
 		}
 		return oci.ApplyOpts(ctx, cl, c, s, opts...)
+	}
+}
+
+func withRootfsPropagation(p string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.RootfsPropagation = p
+		return nil
 	}
 }
 

@@ -58,6 +58,7 @@ type Runtime struct {
 	closed  bool
 	diffs   map[string]map[string]string
 	paused  map[string]bool
+	vols    map[string]*volume
 }
 
 var (
@@ -71,6 +72,7 @@ func New() *Runtime {
 		inst:    map[string]*instance{},
 		fail:    map[string][]error{},
 		delay:   map[string]time.Duration{},
+		vols:    map[string]*volume{},
 		nextPid: 1000,
 	}
 }
@@ -240,7 +242,8 @@ func (f *Runtime) stopLocked(in *instance, code int) {
 	in.waiters = nil
 }
 
-// Delete removes the instance.
+// Delete removes the instance and its volume attachments (the volumes
+// stay).
 func (f *Runtime) Delete(ctx context.Context, id string) error {
 	if err := f.begin(ctx, OpDelete, id); err != nil {
 		return err
@@ -252,6 +255,7 @@ func (f *Runtime) Delete(ctx context.Context, id string) error {
 		return notFound(id)
 	}
 	f.stopLocked(in, 137)
+	f.detachInstanceLocked(id)
 	delete(f.inst, id)
 	return nil
 }

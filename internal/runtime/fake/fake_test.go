@@ -89,3 +89,46 @@ func TestCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestVolumes(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	if err := f.Create(ctx, runtime.Spec{ID: "i-v", Layers: layers}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateVolume(ctx, "vol-1", layers); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AttachVolume(ctx, "i-v", "vol-1", "sdf"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Attachments(); len(got) != 1 || got[0] != (Attachment{InstanceID: "i-v", VolumeID: "vol-1", Name: "sdf"}) {
+		t.Fatalf("attachments %+v", got)
+	}
+	if l, ok := f.VolumeLayers("vol-1"); !ok || len(l) != 1 {
+		t.Fatalf("layers %v %v", l, ok)
+	}
+	if err := f.SetVolumeDiff("vol-1", map[string]string{"b/y": "2", "a/x": "1"}, "/c/z"); err != nil {
+		t.Fatal(err)
+	}
+	var b1, b2 strings.Builder
+	d1, err := f.CaptureVolume(ctx, "vol-1", &b1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := f.CaptureVolume(ctx, "vol-1", &b2)
+	if d1 != d2 || b1.String() != b2.String() {
+		t.Fatal("CaptureVolume is not deterministic")
+	}
+	for _, want := range []string{"a/x", "b/y", "c/.wh.z"} {
+		if !strings.Contains(b1.String(), want) {
+			t.Errorf("capture lacks %s", want)
+		}
+	}
+	if err := f.Delete(ctx, "i-v"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Attachments(); len(got) != 0 {
+		t.Fatalf("attachments after Delete: %+v", got)
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -86,12 +88,14 @@ func BusyboxLayer(busybox string) ([]byte, blob.Digest, error) {
 	return buf.Bytes(), DigestOf(buf.Bytes()), nil
 }
 
-// FileLayer builds a layer holding regular files (path → content).
+// FileLayer builds a layer holding regular files (path → content), in
+// path order: the same files always make the same bytes.
 func FileLayer(files map[string]string) ([]byte, blob.Digest, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	mt := time.Unix(1700000000, 0)
-	for name, body := range files {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		body := files[name]
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: mt}); err != nil {
 			return nil, "", err
 		}

@@ -1,9 +1,11 @@
 package runtimetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -30,7 +32,7 @@ func WithLimits(f LimitsFunc) Option { return func(o *options) { o.limits = f } 
 // must hold a root in which args runs until killed (for example a busybox
 // layer and ["/bin/sh", "-c", "exec sleep 1000"]). IDs are prefixed with
 // prefix so that parallel suites do not collide. Runtimes that implement
-// runtime.Resizer are checked for it too.
+// runtime.Resizer or runtime.Volumer are checked for them too.
 func Conformance(t *testing.T, rt runtime.Runtime, layers []runtime.Layer, args []string, prefix string, opts ...Option) {
 	ctx := context.Background()
 	id := func(s string) string { return fmt.Sprintf("%s-%s", prefix, s) }
@@ -97,6 +99,10 @@ func Conformance(t *testing.T, rt runtime.Runtime, layers []runtime.Layer, args 
 			}
 			checkLimits(t, spec.ID, 1, 80)
 		})
+	}
+
+	if vr, ok := rt.(runtime.Volumer); ok {
+		t.Run("Volumes", func(t *testing.T) { volumes(t, rt, vr, layers, args, prefix) })
 	}
 
 	t.Run("MissingInstance", func(t *testing.T) {
@@ -184,4 +190,111 @@ func Conformance(t *testing.T, rt runtime.Runtime, layers []runtime.Layer, args 
 			t.Fatal("deleted instance still listed")
 		}
 	})
+}
+
+// volumes checks the runtime.Volumer contract (not the data: that needs a
+// real runtime): attachments to stopped and running instances, their
+// idempotence and conflicts, deletion rules, captures.
+func volumes(t *testing.T, rt runtime.Runtime, vr runtime.Volumer, layers []runtime.Layer, args []string, prefix string) {
+	ctx := context.Background()
+	vol := func(s string) string { return fmt.Sprintf("vol-%s-%s", prefix, s) }
+	a, b := prefix+"-vola", prefix+"-volb"
+	for _, id := range []string{a, b} {
+		if err := rt.Create(ctx, runtime.Spec{ID: id, Layers: layers, Args: args}); err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Delete(ctx, id)
+	}
+	data, _, err := FileLayer(map[string]string{"data/a.txt": "a\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, v2 := vol("1"), vol("2")
+	if err := vr.CreateVolume(ctx, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer vr.DeleteVolume(ctx, v1)
+	if err := vr.CreateVolume(ctx, v2, []runtime.Layer{Layer(data, nil)}); err != nil {
+		t.Fatal(err)
+	}
+	defer vr.DeleteVolume(ctx, v2)
+	if err := vr.CreateVolume(ctx, v1, nil); !errors.Is(err, runtime.ErrAlreadyExists) {
+		t.Fatalf("second CreateVolume: %v, want ErrAlreadyExists", err)
+	}
+	if list, err := vr.Volumes(ctx); err != nil || !slices.Contains(list, v1) || !slices.Contains(list, v2) {
+		t.Fatalf("Volumes = %v, %v", list, err)
+	}
+
+	if err := vr.AttachVolume(ctx, prefix+"-missing", v1, "sdf"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("attach to a missing instance: %v, want ErrNotFound", err)
+	}
+	if err := vr.AttachVolume(ctx, a, vol("missing"), "sdf"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("attach of a missing volume: %v, want ErrNotFound", err)
+	}
+	// Attached while stopped, then booted.
+	for range 2 {
+		if err := vr.AttachVolume(ctx, a, v1, "sdf"); err != nil {
+			t.Fatalf("attach (twice): %v", err)
+		}
+	}
+	if err := vr.AttachVolume(ctx, b, v1, "sdf"); !errors.Is(err, runtime.ErrVolumeInUse) {
+		t.Errorf("attach of a volume attached elsewhere: %v, want ErrVolumeInUse", err)
+	}
+	if err := vr.AttachVolume(ctx, a, v1, "sdg"); !errors.Is(err, runtime.ErrVolumeInUse) {
+		t.Errorf("attach under a second name: %v, want ErrVolumeInUse", err)
+	}
+	if err := vr.AttachVolume(ctx, a, v2, "sdf"); !errors.Is(err, runtime.ErrAlreadyExists) {
+		t.Errorf("attach under a taken name: %v, want ErrAlreadyExists", err)
+	}
+	if err := vr.DeleteVolume(ctx, v1); !errors.Is(err, runtime.ErrVolumeInUse) {
+		t.Errorf("DeleteVolume of an attached volume: %v, want ErrVolumeInUse", err)
+	}
+	if err := rt.Start(ctx, a); err != nil {
+		t.Fatalf("start with a volume attached: %v", err)
+	}
+	// Attached while running.
+	if err := vr.AttachVolume(ctx, a, v2, "sdh"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := vr.DetachVolume(ctx, a, v1, "sdf"); err != nil {
+			t.Fatalf("detach (twice): %v", err)
+		}
+	}
+	if err := vr.DetachVolume(ctx, b, v2, "sdh"); err != nil {
+		t.Fatalf("detach from an instance it is not attached to: %v", err)
+	}
+	if err := vr.AttachVolume(ctx, b, v1, "sdf"); err != nil {
+		t.Fatalf("attach to another instance after detach: %v", err)
+	}
+	if err := vr.DetachVolume(ctx, b, v1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := vr.DeleteVolume(ctx, v1); err != nil {
+		t.Fatalf("DeleteVolume of a detached volume: %v", err)
+	}
+	if err := vr.DeleteVolume(ctx, v1); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("second DeleteVolume: %v, want ErrNotFound", err)
+	}
+	// Deleting the instance ends its attachments, not the volume.
+	if err := rt.Delete(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := vr.Volumes(ctx); err != nil || !slices.Contains(list, v2) || slices.Contains(list, v1) {
+		t.Fatalf("Volumes after deletes = %v, %v", list, err)
+	}
+	var buf bytes.Buffer
+	d, err := vr.CaptureVolume(ctx, v2, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Size != int64(buf.Len()) || d.Digest != DigestOf(buf.Bytes()) {
+		t.Errorf("CaptureVolume %+v for %d bytes", d, buf.Len())
+	}
+	if _, err := vr.CaptureVolume(ctx, vol("missing"), io.Discard); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("CaptureVolume of a missing volume: %v, want ErrNotFound", err)
+	}
+	if err := vr.DeleteVolume(ctx, v2); err != nil {
+		t.Fatalf("DeleteVolume after its instance's Delete: %v", err)
+	}
 }
