@@ -103,7 +103,45 @@ func (m *Manager) Use(rt runtime.Runtime, h Holder) {
 	m.mu.Lock()
 	m.rt, m.holder = rt, h
 	m.mu.Unlock()
+	m.reattach()
 	m.Kick()
+}
+
+// reattach mounts again every attached data volume (attachments are host
+// mounts: a host reboot loses them; attaching is idempotent).
+func (m *Manager) reattach() {
+	vr, err := m.volumer()
+	if err != nil {
+		return
+	}
+	var vols []Volume
+	err = m.st.View(m.ctx, func(tx store.Tx) error {
+		for _, reg := range region.All {
+			vs, err := store.ListJSON[Volume](tx, store.Query{AllAccounts: true, Region: reg.Name, Kind: VolumeKind})
+			if err != nil {
+				return err
+			}
+			for _, v := range vs {
+				if !v.Root && v.Attachment != nil && v.Attachment.State == Attached {
+					vols = append(vols, v)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		m.log.Warn("ebs: list attachments", "err", err)
+		return
+	}
+	for _, v := range vols {
+		if err := m.materialize(m.ctx, vr, v); err != nil {
+			m.log.Warn("ebs: reattach", "volume", v.ID, "err", err)
+			continue
+		}
+		if err := vr.AttachVolume(m.ctx, v.Attachment.InstanceID, v.ID, MountName(v.Attachment.Device)); err != nil {
+			m.log.Warn("ebs: reattach", "volume", v.ID, "instance", v.Attachment.InstanceID, "err", err)
+		}
+	}
 }
 
 // deps returns the runtime and holder (nil before Use).
