@@ -41,12 +41,12 @@ type GrantInput struct {
 
 // Grant is a grant as ListGrants shows it.
 type Grant struct {
-	KeyARN, GrantID, Name    string
-	Grantee, Retiring        string
-	IssuingAccount           string // arn:aws:iam::ACCT:root
-	Operations               []string
-	Equals, Subset           map[string]string
-	Created                  time.Time
+	KeyARN, GrantID, Name string
+	Grantee, Retiring     string
+	IssuingAccount        string // arn:aws:iam::ACCT:root
+	Operations            []string
+	Equals, Subset        map[string]string
+	Created               time.Time
 }
 
 // grantOps are the operations a grant on a symmetric key may allow.
