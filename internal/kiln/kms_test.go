@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -363,5 +364,17 @@ func TestKMSGoAPI(t *testing.T) {
 	info, err := keys.Describe(ctx, c, "alias/aws/ebs")
 	if err != nil || info.Manager != corekms.ManagerAWS || !info.Enabled || info.Account != testAccount {
 		t.Fatalf("Describe: %+v %v", info, err)
+	}
+}
+
+// TestKMSBoto3 drives KMS with boto3.
+func TestKMSBoto3(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("precondition: python3 with boto3 is not installed (scripts/setup.sh installs python3-boto3)")
+	}
+	e := start(t)
+	out, err := exec.Command("python3", "testdata/kms_boto3.py", e.endpoint, testKey, testSecret, testAccount).CombinedOutput()
+	if err != nil {
+		t.Fatalf("boto3: %v\n%s", err, out)
 	}
 }
