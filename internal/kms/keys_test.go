@@ -212,9 +212,9 @@ func TestRefs(t *testing.T) {
 		{callerA, "alias/none", CodeNotFound},
 		{callerA, "bogus", CodeNotFound},
 		{callerA, "arn:aws:kms:eu-west-1:" + acctA + ":key/" + key.ID, CodeNotFound},
-		{callerB, key.ID, CodeNotFound},              // bare IDs are B's own
-		{callerB, "alias/a", CodeNotFound},           // so are alias names
-		{callerB, key.ARN, CodeAccessDenied},         // found, not allowed
+		{callerB, key.ID, CodeNotFound},      // bare IDs are B's own
+		{callerB, "alias/a", CodeNotFound},   // so are alias names
+		{callerB, key.ARN, CodeAccessDenied}, // found, not allowed
 		{callerB, aliasARN(region, acctA, "alias/a"), CodeAccessDenied},
 	}
 	for _, tc := range cases {
