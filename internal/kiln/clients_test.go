@@ -1,6 +1,7 @@
 package kiln_test
 
 import (
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"strings"
@@ -57,6 +58,36 @@ func TestAWSCLI(t *testing.T) {
 				t.Fatalf("describe-key-pairs: %q", out)
 			}
 			run("ec2", "delete-key-pair", "--key-name", "cli-"+name)
+			testKMSCLI(t, run)
 		})
+	}
+}
+
+// testKMSCLI runs create-key, create-alias, encrypt (fileb://), decrypt and
+// list-aliases through a CLI.
+func testKMSCLI(t *testing.T, run func(args ...string) string) {
+	t.Helper()
+	keyID := strings.TrimSpace(run("kms", "create-key", "--description", "cli", "--query", "KeyMetadata.KeyId"))
+	alias := "alias/cli-" + keyID[:8]
+	run("kms", "create-alias", "--alias-name", alias, "--target-key-id", keyID)
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/plain", []byte("kiln secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ct := strings.TrimSpace(run("kms", "encrypt", "--key-id", alias, "--plaintext", "fileb://"+dir+"/plain",
+		"--encryption-context", "purpose=cli", "--query", "CiphertextBlob"))
+	raw, err := base64.StdEncoding.DecodeString(ct)
+	if err != nil {
+		t.Fatalf("encrypt output %q: %v", ct, err)
+	}
+	if err := os.WriteFile(dir+"/ct", raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pt := strings.TrimSpace(run("kms", "decrypt", "--ciphertext-blob", "fileb://"+dir+"/ct", "--encryption-context", "purpose=cli", "--query", "Plaintext"))
+	if got, _ := base64.StdEncoding.DecodeString(pt); string(got) != "kiln secret\n" {
+		t.Fatalf("decrypt: %q", pt)
+	}
+	if out := run("kms", "list-aliases", "--key-id", keyID, "--query", "Aliases[].AliasName"); strings.TrimSpace(out) != alias {
+		t.Fatalf("list-aliases: %q", out)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/image"
+	"github.com/kiln-dev/kiln/internal/kms"
 	"github.com/kiln-dev/kiln/internal/secretbox"
 	"github.com/kiln-dev/kiln/internal/service/ec2"
 	"github.com/kiln-dev/kiln/internal/store"
@@ -39,6 +40,8 @@ type Kiln struct {
 	Store    store.Store
 	Accounts *account.Manager
 	API      *api.Server
+	// KMS is the key management core other services (EBS encryption) use.
+	KMS *kms.Keys
 
 	ec2    *ec2.Service
 	images image.Catalog
@@ -83,7 +86,7 @@ func Open(opts Options) (*Kiln, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	k := &Kiln{opts: opts, Store: st, Accounts: account.New(st, box, opts.Clock)}
+	k := &Kiln{opts: opts, Store: st, Accounts: account.New(st, box, opts.Clock), KMS: kms.New(st, box, opts.Clock)}
 	k.API = newAPI(k)
 	return k, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/service/cloudwatch"
 	"github.com/kiln-dev/kiln/internal/service/ec2"
+	kmssvc "github.com/kiln-dev/kiln/internal/service/kms"
 	"github.com/kiln-dev/kiln/internal/service/s3"
 	"github.com/kiln-dev/kiln/internal/service/scheduler"
 	"github.com/kiln-dev/kiln/internal/service/sts"
@@ -52,11 +53,11 @@ func newAPI(k *Kiln) *api.Server {
 	s.Register(ec2api.Service, ec2api.Handlers(k.ec2))
 	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))
 	s.Register(schedulerapi.Service, schedulerapi.Handlers(scheduler.New(k.Store, k.opts.Clock)))
+	s.Register(kmsapi.Service, kmsapi.Handlers(kmssvc.New(k.KMS)))
 	s.RegisterStreamer("s3", s3.New(s3.Config{Dir: filepath.Join(k.opts.DataDir, "s3"), Store: k.Store, Keys: k.Accounts, Clock: k.opts.Clock, Log: k.opts.Log}))
 	// Services whose operations all answer "not implemented" for now, in
 	// their own protocols.
 	s.Register(imagebuilderapi.Service, nil)
-	s.Register(kmsapi.Service, nil)
 	s.Register(ssmapi.Service, nil)
 	s.Register(logsapi.Service, nil)
 	s.Register(autoscalingapi.Service, nil)

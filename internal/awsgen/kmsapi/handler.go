@@ -2,10 +2,136 @@
 
 package kmsapi
 
-import "github.com/kiln-dev/kiln/internal/shape"
+import (
+	"context"
 
-// Handler lists the operations kiln implements: none yet.
-type Handler interface{}
+	"github.com/kiln-dev/kiln/internal/shape"
+)
 
-// Handlers returns no handlers: kiln implements no operation of this service yet.
-func Handlers(Handler) map[string]shape.HandlerFunc { return nil }
+// Handler is implemented by the service package: one method per operation
+// listed in internal/awsgen/implemented.txt.
+type Handler interface {
+	CreateKey(ctx context.Context, in *CreateKeyRequest) (*CreateKeyResponse, error)
+	DescribeKey(ctx context.Context, in *DescribeKeyRequest) (*DescribeKeyResponse, error)
+	ListKeys(ctx context.Context, in *ListKeysRequest) (*ListKeysResponse, error)
+	CreateAlias(ctx context.Context, in *CreateAliasRequest) error
+	UpdateAlias(ctx context.Context, in *UpdateAliasRequest) error
+	ListAliases(ctx context.Context, in *ListAliasesRequest) (*ListAliasesResponse, error)
+	DeleteAlias(ctx context.Context, in *DeleteAliasRequest) error
+	Encrypt(ctx context.Context, in *EncryptRequest) (*EncryptResponse, error)
+	Decrypt(ctx context.Context, in *DecryptRequest) (*DecryptResponse, error)
+	GenerateDataKey(ctx context.Context, in *GenerateDataKeyRequest) (*GenerateDataKeyResponse, error)
+	GenerateDataKeyWithoutPlaintext(ctx context.Context, in *GenerateDataKeyWithoutPlaintextRequest) (*GenerateDataKeyWithoutPlaintextResponse, error)
+	ReEncrypt(ctx context.Context, in *ReEncryptRequest) (*ReEncryptResponse, error)
+	GenerateRandom(ctx context.Context, in *GenerateRandomRequest) (*GenerateRandomResponse, error)
+	EnableKey(ctx context.Context, in *EnableKeyRequest) error
+	DisableKey(ctx context.Context, in *DisableKeyRequest) error
+	ScheduleKeyDeletion(ctx context.Context, in *ScheduleKeyDeletionRequest) (*ScheduleKeyDeletionResponse, error)
+	CancelKeyDeletion(ctx context.Context, in *CancelKeyDeletionRequest) (*CancelKeyDeletionResponse, error)
+	CreateGrant(ctx context.Context, in *CreateGrantRequest) (*CreateGrantResponse, error)
+	ListGrants(ctx context.Context, in *ListGrantsRequest) (*ListGrantsResponse, error)
+	RevokeGrant(ctx context.Context, in *RevokeGrantRequest) error
+	RetireGrant(ctx context.Context, in *RetireGrantRequest) error
+	GetKeyPolicy(ctx context.Context, in *GetKeyPolicyRequest) (*GetKeyPolicyResponse, error)
+	PutKeyPolicy(ctx context.Context, in *PutKeyPolicyRequest) error
+	ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesRequest) (*ListKeyPoliciesResponse, error)
+	TagResource(ctx context.Context, in *TagResourceRequest) error
+	UntagResource(ctx context.Context, in *UntagResourceRequest) error
+	ListResourceTags(ctx context.Context, in *ListResourceTagsRequest) (*ListResourceTagsResponse, error)
+	EnableKeyRotation(ctx context.Context, in *EnableKeyRotationRequest) error
+	DisableKeyRotation(ctx context.Context, in *DisableKeyRotationRequest) error
+	GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationStatusRequest) (*GetKeyRotationStatusResponse, error)
+}
+
+// Handlers adapts h to the generic handler table the API layer dispatches on.
+func Handlers(h Handler) map[string]shape.HandlerFunc {
+	return map[string]shape.HandlerFunc{
+		"CreateKey": func(ctx context.Context, in any) (any, error) { return h.CreateKey(ctx, inputOf[CreateKeyRequest](in)) },
+		"DescribeKey": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeKey(ctx, inputOf[DescribeKeyRequest](in))
+		},
+		"ListKeys": func(ctx context.Context, in any) (any, error) { return h.ListKeys(ctx, inputOf[ListKeysRequest](in)) },
+		"CreateAlias": func(ctx context.Context, in any) (any, error) {
+			return nil, h.CreateAlias(ctx, inputOf[CreateAliasRequest](in))
+		},
+		"UpdateAlias": func(ctx context.Context, in any) (any, error) {
+			return nil, h.UpdateAlias(ctx, inputOf[UpdateAliasRequest](in))
+		},
+		"ListAliases": func(ctx context.Context, in any) (any, error) {
+			return h.ListAliases(ctx, inputOf[ListAliasesRequest](in))
+		},
+		"DeleteAlias": func(ctx context.Context, in any) (any, error) {
+			return nil, h.DeleteAlias(ctx, inputOf[DeleteAliasRequest](in))
+		},
+		"Encrypt": func(ctx context.Context, in any) (any, error) { return h.Encrypt(ctx, inputOf[EncryptRequest](in)) },
+		"Decrypt": func(ctx context.Context, in any) (any, error) { return h.Decrypt(ctx, inputOf[DecryptRequest](in)) },
+		"GenerateDataKey": func(ctx context.Context, in any) (any, error) {
+			return h.GenerateDataKey(ctx, inputOf[GenerateDataKeyRequest](in))
+		},
+		"GenerateDataKeyWithoutPlaintext": func(ctx context.Context, in any) (any, error) {
+			return h.GenerateDataKeyWithoutPlaintext(ctx, inputOf[GenerateDataKeyWithoutPlaintextRequest](in))
+		},
+		"ReEncrypt": func(ctx context.Context, in any) (any, error) { return h.ReEncrypt(ctx, inputOf[ReEncryptRequest](in)) },
+		"GenerateRandom": func(ctx context.Context, in any) (any, error) {
+			return h.GenerateRandom(ctx, inputOf[GenerateRandomRequest](in))
+		},
+		"EnableKey": func(ctx context.Context, in any) (any, error) {
+			return nil, h.EnableKey(ctx, inputOf[EnableKeyRequest](in))
+		},
+		"DisableKey": func(ctx context.Context, in any) (any, error) {
+			return nil, h.DisableKey(ctx, inputOf[DisableKeyRequest](in))
+		},
+		"ScheduleKeyDeletion": func(ctx context.Context, in any) (any, error) {
+			return h.ScheduleKeyDeletion(ctx, inputOf[ScheduleKeyDeletionRequest](in))
+		},
+		"CancelKeyDeletion": func(ctx context.Context, in any) (any, error) {
+			return h.CancelKeyDeletion(ctx, inputOf[CancelKeyDeletionRequest](in))
+		},
+		"CreateGrant": func(ctx context.Context, in any) (any, error) {
+			return h.CreateGrant(ctx, inputOf[CreateGrantRequest](in))
+		},
+		"ListGrants": func(ctx context.Context, in any) (any, error) {
+			return h.ListGrants(ctx, inputOf[ListGrantsRequest](in))
+		},
+		"RevokeGrant": func(ctx context.Context, in any) (any, error) {
+			return nil, h.RevokeGrant(ctx, inputOf[RevokeGrantRequest](in))
+		},
+		"RetireGrant": func(ctx context.Context, in any) (any, error) {
+			return nil, h.RetireGrant(ctx, inputOf[RetireGrantRequest](in))
+		},
+		"GetKeyPolicy": func(ctx context.Context, in any) (any, error) {
+			return h.GetKeyPolicy(ctx, inputOf[GetKeyPolicyRequest](in))
+		},
+		"PutKeyPolicy": func(ctx context.Context, in any) (any, error) {
+			return nil, h.PutKeyPolicy(ctx, inputOf[PutKeyPolicyRequest](in))
+		},
+		"ListKeyPolicies": func(ctx context.Context, in any) (any, error) {
+			return h.ListKeyPolicies(ctx, inputOf[ListKeyPoliciesRequest](in))
+		},
+		"TagResource": func(ctx context.Context, in any) (any, error) {
+			return nil, h.TagResource(ctx, inputOf[TagResourceRequest](in))
+		},
+		"UntagResource": func(ctx context.Context, in any) (any, error) {
+			return nil, h.UntagResource(ctx, inputOf[UntagResourceRequest](in))
+		},
+		"ListResourceTags": func(ctx context.Context, in any) (any, error) {
+			return h.ListResourceTags(ctx, inputOf[ListResourceTagsRequest](in))
+		},
+		"EnableKeyRotation": func(ctx context.Context, in any) (any, error) {
+			return nil, h.EnableKeyRotation(ctx, inputOf[EnableKeyRotationRequest](in))
+		},
+		"DisableKeyRotation": func(ctx context.Context, in any) (any, error) {
+			return nil, h.DisableKeyRotation(ctx, inputOf[DisableKeyRotationRequest](in))
+		},
+		"GetKeyRotationStatus": func(ctx context.Context, in any) (any, error) {
+			return h.GetKeyRotationStatus(ctx, inputOf[GetKeyRotationStatusRequest](in))
+		},
+	}
+}
+
+func inputOf[T any](in any) *T {
+	if p, ok := in.(*T); ok && p != nil {
+		return p
+	}
+	return new(T)
+}

@@ -9,22 +9,82 @@ import (
 )
 
 var (
+	sAWSAccountIdType_                                        = &shape.Shape{Name: "AWSAccountIdType", Kind: shape.String}
+	sAliasList_                                               = &shape.Shape{Name: "AliasList", Kind: shape.List}
+	sAliasListEntry_                                          = &shape.Shape{Name: "AliasListEntry", Kind: shape.Structure}
+	sAliasNameType_                                           = &shape.Shape{Name: "AliasNameType", Kind: shape.String, Min: 1, HasMin: true, Max: 256, HasMax: true, Pattern: "^[a-zA-Z0-9:/_-]+$"}
 	sAlreadyExistsException_                                  = &shape.Shape{Name: "AlreadyExistsException", Kind: shape.Structure, Exception: true}
+	sArnType_                                                 = &shape.Shape{Name: "ArnType", Kind: shape.String, Min: 20, HasMin: true, Max: 2048, HasMax: true}
+	sAttestationDocumentType_                                 = &shape.Shape{Name: "AttestationDocumentType", Kind: shape.Blob, Min: 1, HasMin: true, Max: 262144, HasMax: true}
+	sBackingKeyIdType_                                        = &shape.Shape{Name: "BackingKeyIdType", Kind: shape.String, Min: 64, HasMin: true, Max: 64, HasMax: true, Pattern: "^[a-f0-9]+$"}
+	sBooleanType_                                             = &shape.Shape{Name: "BooleanType", Kind: shape.Boolean}
+	sCancelKeyDeletionRequest_                                = &shape.Shape{Name: "CancelKeyDeletionRequest", Kind: shape.Structure}
+	sCancelKeyDeletionResponse_                               = &shape.Shape{Name: "CancelKeyDeletionResponse", Kind: shape.Structure}
+	sCiphertextType_                                          = &shape.Shape{Name: "CiphertextType", Kind: shape.Blob, Min: 1, HasMin: true, Max: 6144, HasMax: true}
+	sCloudHsmClusterIdType_                                   = &shape.Shape{Name: "CloudHsmClusterIdType", Kind: shape.String, Min: 19, HasMin: true, Max: 24, HasMax: true, Pattern: "cluster-[2-7a-zA-Z]{11,16}"}
 	sCloudHsmClusterInUseException_                           = &shape.Shape{Name: "CloudHsmClusterInUseException", Kind: shape.Structure, Exception: true}
 	sCloudHsmClusterInvalidConfigurationException_            = &shape.Shape{Name: "CloudHsmClusterInvalidConfigurationException", Kind: shape.Structure, Exception: true}
 	sCloudHsmClusterNotActiveException_                       = &shape.Shape{Name: "CloudHsmClusterNotActiveException", Kind: shape.Structure, Exception: true}
 	sCloudHsmClusterNotFoundException_                        = &shape.Shape{Name: "CloudHsmClusterNotFoundException", Kind: shape.Structure, Exception: true}
 	sCloudHsmClusterNotRelatedException_                      = &shape.Shape{Name: "CloudHsmClusterNotRelatedException", Kind: shape.Structure, Exception: true}
 	sConflictException_                                       = &shape.Shape{Name: "ConflictException", Kind: shape.Structure, Exception: true}
+	sCreateAliasRequest_                                      = &shape.Shape{Name: "CreateAliasRequest", Kind: shape.Structure}
+	sCreateGrantRequest_                                      = &shape.Shape{Name: "CreateGrantRequest", Kind: shape.Structure}
+	sCreateGrantResponse_                                     = &shape.Shape{Name: "CreateGrantResponse", Kind: shape.Structure}
+	sCreateKeyRequest_                                        = &shape.Shape{Name: "CreateKeyRequest", Kind: shape.Structure}
+	sCreateKeyResponse_                                       = &shape.Shape{Name: "CreateKeyResponse", Kind: shape.Structure}
 	sCustomKeyStoreHasCMKsException_                          = &shape.Shape{Name: "CustomKeyStoreHasCMKsException", Kind: shape.Structure, Exception: true}
+	sCustomKeyStoreIdType_                                    = &shape.Shape{Name: "CustomKeyStoreIdType", Kind: shape.String, Min: 1, HasMin: true, Max: 64, HasMax: true}
 	sCustomKeyStoreInvalidStateException_                     = &shape.Shape{Name: "CustomKeyStoreInvalidStateException", Kind: shape.Structure, Exception: true}
 	sCustomKeyStoreNameInUseException_                        = &shape.Shape{Name: "CustomKeyStoreNameInUseException", Kind: shape.Structure, Exception: true}
 	sCustomKeyStoreNotFoundException_                         = &shape.Shape{Name: "CustomKeyStoreNotFoundException", Kind: shape.Structure, Exception: true}
+	sCustomerMasterKeySpec_                                   = &shape.Shape{Name: "CustomerMasterKeySpec", Kind: shape.String, Enum: []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2"}}
+	sDataKeySpec_                                             = &shape.Shape{Name: "DataKeySpec", Kind: shape.String, Enum: []string{"AES_256", "AES_128"}}
+	sDateType_                                                = &shape.Shape{Name: "DateType", Kind: shape.Timestamp}
+	sDecryptRequest_                                          = &shape.Shape{Name: "DecryptRequest", Kind: shape.Structure}
+	sDecryptResponse_                                         = &shape.Shape{Name: "DecryptResponse", Kind: shape.Structure}
+	sDeleteAliasRequest_                                      = &shape.Shape{Name: "DeleteAliasRequest", Kind: shape.Structure}
 	sDependencyTimeoutException_                              = &shape.Shape{Name: "DependencyTimeoutException", Kind: shape.Structure, Exception: true}
+	sDescribeKeyRequest_                                      = &shape.Shape{Name: "DescribeKeyRequest", Kind: shape.Structure}
+	sDescribeKeyResponse_                                     = &shape.Shape{Name: "DescribeKeyResponse", Kind: shape.Structure}
+	sDescriptionType_                                         = &shape.Shape{Name: "DescriptionType", Kind: shape.String, Min: 0, HasMin: true, Max: 8192, HasMax: true}
+	sDisableKeyRequest_                                       = &shape.Shape{Name: "DisableKeyRequest", Kind: shape.Structure}
+	sDisableKeyRotationRequest_                               = &shape.Shape{Name: "DisableKeyRotationRequest", Kind: shape.Structure}
 	sDisabledException_                                       = &shape.Shape{Name: "DisabledException", Kind: shape.Structure, Exception: true}
+	sDryRunModifierList_                                      = &shape.Shape{Name: "DryRunModifierList", Kind: shape.List}
+	sDryRunModifierType_                                      = &shape.Shape{Name: "DryRunModifierType", Kind: shape.String, Enum: []string{"IGNORE_CIPHERTEXT"}}
 	sDryRunOperationException_                                = &shape.Shape{Name: "DryRunOperationException", Kind: shape.Structure, Exception: true}
+	sEnableKeyRequest_                                        = &shape.Shape{Name: "EnableKeyRequest", Kind: shape.Structure}
+	sEnableKeyRotationRequest_                                = &shape.Shape{Name: "EnableKeyRotationRequest", Kind: shape.Structure}
+	sEncryptRequest_                                          = &shape.Shape{Name: "EncryptRequest", Kind: shape.Structure}
+	sEncryptResponse_                                         = &shape.Shape{Name: "EncryptResponse", Kind: shape.Structure}
+	sEncryptionAlgorithmSpec_                                 = &shape.Shape{Name: "EncryptionAlgorithmSpec", Kind: shape.String, Enum: []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}}
+	sEncryptionAlgorithmSpecList_                             = &shape.Shape{Name: "EncryptionAlgorithmSpecList", Kind: shape.List}
+	sEncryptionContextKey_                                    = &shape.Shape{Name: "EncryptionContextKey", Kind: shape.String}
+	sEncryptionContextType_                                   = &shape.Shape{Name: "EncryptionContextType", Kind: shape.Map}
+	sEncryptionContextValue_                                  = &shape.Shape{Name: "EncryptionContextValue", Kind: shape.String}
 	sErrorMessageType_                                        = &shape.Shape{Name: "ErrorMessageType", Kind: shape.String}
+	sExpirationModelType_                                     = &shape.Shape{Name: "ExpirationModelType", Kind: shape.String, Enum: []string{"KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"}}
 	sExpiredImportTokenException_                             = &shape.Shape{Name: "ExpiredImportTokenException", Kind: shape.Structure, Exception: true}
+	sGenerateDataKeyRequest_                                  = &shape.Shape{Name: "GenerateDataKeyRequest", Kind: shape.Structure}
+	sGenerateDataKeyResponse_                                 = &shape.Shape{Name: "GenerateDataKeyResponse", Kind: shape.Structure}
+	sGenerateDataKeyWithoutPlaintextRequest_                  = &shape.Shape{Name: "GenerateDataKeyWithoutPlaintextRequest", Kind: shape.Structure}
+	sGenerateDataKeyWithoutPlaintextResponse_                 = &shape.Shape{Name: "GenerateDataKeyWithoutPlaintextResponse", Kind: shape.Structure}
+	sGenerateRandomRequest_                                   = &shape.Shape{Name: "GenerateRandomRequest", Kind: shape.Structure}
+	sGenerateRandomResponse_                                  = &shape.Shape{Name: "GenerateRandomResponse", Kind: shape.Structure}
+	sGetKeyPolicyRequest_                                     = &shape.Shape{Name: "GetKeyPolicyRequest", Kind: shape.Structure}
+	sGetKeyPolicyResponse_                                    = &shape.Shape{Name: "GetKeyPolicyResponse", Kind: shape.Structure}
+	sGetKeyRotationStatusRequest_                             = &shape.Shape{Name: "GetKeyRotationStatusRequest", Kind: shape.Structure}
+	sGetKeyRotationStatusResponse_                            = &shape.Shape{Name: "GetKeyRotationStatusResponse", Kind: shape.Structure}
+	sGrantConstraints_                                        = &shape.Shape{Name: "GrantConstraints", Kind: shape.Structure}
+	sGrantIdType_                                             = &shape.Shape{Name: "GrantIdType", Kind: shape.String, Min: 1, HasMin: true, Max: 128, HasMax: true}
+	sGrantList_                                               = &shape.Shape{Name: "GrantList", Kind: shape.List}
+	sGrantListEntry_                                          = &shape.Shape{Name: "GrantListEntry", Kind: shape.Structure}
+	sGrantNameType_                                           = &shape.Shape{Name: "GrantNameType", Kind: shape.String, Min: 1, HasMin: true, Max: 256, HasMax: true, Pattern: "^[a-zA-Z0-9:/_-]+$"}
+	sGrantOperation_                                          = &shape.Shape{Name: "GrantOperation", Kind: shape.String, Enum: []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "DeriveSharedSecret"}}
+	sGrantOperationList_                                      = &shape.Shape{Name: "GrantOperationList", Kind: shape.List}
+	sGrantTokenList_                                          = &shape.Shape{Name: "GrantTokenList", Kind: shape.List, Min: 0, HasMin: true, Max: 10, HasMax: true}
+	sGrantTokenType_                                          = &shape.Shape{Name: "GrantTokenType", Kind: shape.String, Min: 1, HasMin: true, Max: 8192, HasMax: true}
 	sIncorrectKeyException_                                   = &shape.Shape{Name: "IncorrectKeyException", Kind: shape.Structure, Exception: true}
 	sIncorrectKeyMaterialException_                           = &shape.Shape{Name: "IncorrectKeyMaterialException", Kind: shape.Structure, Exception: true}
 	sIncorrectTrustAnchorException_                           = &shape.Shape{Name: "IncorrectTrustAnchorException", Kind: shape.Structure, Exception: true}
@@ -40,13 +100,73 @@ var (
 	sKMSInvalidMacException_                                  = &shape.Shape{Name: "KMSInvalidMacException", Kind: shape.Structure, Exception: true}
 	sKMSInvalidSignatureException_                            = &shape.Shape{Name: "KMSInvalidSignatureException", Kind: shape.Structure, Exception: true}
 	sKMSInvalidStateException_                                = &shape.Shape{Name: "KMSInvalidStateException", Kind: shape.Structure, Exception: true}
+	sKeyAgreementAlgorithmSpec_                               = &shape.Shape{Name: "KeyAgreementAlgorithmSpec", Kind: shape.String, Enum: []string{"ECDH"}}
+	sKeyAgreementAlgorithmSpecList_                           = &shape.Shape{Name: "KeyAgreementAlgorithmSpecList", Kind: shape.List}
+	sKeyEncryptionMechanism_                                  = &shape.Shape{Name: "KeyEncryptionMechanism", Kind: shape.String, Enum: []string{"RSAES_OAEP_SHA_256"}}
+	sKeyIdType_                                               = &shape.Shape{Name: "KeyIdType", Kind: shape.String, Min: 1, HasMin: true, Max: 2048, HasMax: true}
+	sKeyList_                                                 = &shape.Shape{Name: "KeyList", Kind: shape.List}
+	sKeyListEntry_                                            = &shape.Shape{Name: "KeyListEntry", Kind: shape.Structure}
+	sKeyManagerType_                                          = &shape.Shape{Name: "KeyManagerType", Kind: shape.String, Enum: []string{"AWS", "CUSTOMER"}}
+	sKeyMetadata_                                             = &shape.Shape{Name: "KeyMetadata", Kind: shape.Structure}
+	sKeySpec_                                                 = &shape.Shape{Name: "KeySpec", Kind: shape.String, Enum: []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}}
+	sKeyState_                                                = &shape.Shape{Name: "KeyState", Kind: shape.String, Enum: []string{"Creating", "Enabled", "Disabled", "PendingDeletion", "PendingImport", "PendingReplicaDeletion", "Unavailable", "Updating"}}
 	sKeyUnavailableException_                                 = &shape.Shape{Name: "KeyUnavailableException", Kind: shape.Structure, Exception: true}
+	sKeyUsageType_                                            = &shape.Shape{Name: "KeyUsageType", Kind: shape.String, Enum: []string{"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}}
 	sLimitExceededException_                                  = &shape.Shape{Name: "LimitExceededException", Kind: shape.Structure, Exception: true}
+	sLimitType_                                               = &shape.Shape{Name: "LimitType", Kind: shape.Integer, Min: 1, HasMin: true, Max: 1000, HasMax: true}
+	sListAliasesRequest_                                      = &shape.Shape{Name: "ListAliasesRequest", Kind: shape.Structure}
+	sListAliasesResponse_                                     = &shape.Shape{Name: "ListAliasesResponse", Kind: shape.Structure}
+	sListGrantsRequest_                                       = &shape.Shape{Name: "ListGrantsRequest", Kind: shape.Structure}
+	sListGrantsResponse_                                      = &shape.Shape{Name: "ListGrantsResponse", Kind: shape.Structure}
+	sListKeyPoliciesRequest_                                  = &shape.Shape{Name: "ListKeyPoliciesRequest", Kind: shape.Structure}
+	sListKeyPoliciesResponse_                                 = &shape.Shape{Name: "ListKeyPoliciesResponse", Kind: shape.Structure}
+	sListKeysRequest_                                         = &shape.Shape{Name: "ListKeysRequest", Kind: shape.Structure}
+	sListKeysResponse_                                        = &shape.Shape{Name: "ListKeysResponse", Kind: shape.Structure}
+	sListResourceTagsRequest_                                 = &shape.Shape{Name: "ListResourceTagsRequest", Kind: shape.Structure}
+	sListResourceTagsResponse_                                = &shape.Shape{Name: "ListResourceTagsResponse", Kind: shape.Structure}
+	sMacAlgorithmSpec_                                        = &shape.Shape{Name: "MacAlgorithmSpec", Kind: shape.String, Enum: []string{"HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"}}
+	sMacAlgorithmSpecList_                                    = &shape.Shape{Name: "MacAlgorithmSpecList", Kind: shape.List}
 	sMalformedPolicyDocumentException_                        = &shape.Shape{Name: "MalformedPolicyDocumentException", Kind: shape.Structure, Exception: true}
+	sMarkerType_                                              = &shape.Shape{Name: "MarkerType", Kind: shape.String, Min: 1, HasMin: true, Max: 1024, HasMax: true, Pattern: "[\\u0020-\\u00FF]*"}
+	sMultiRegionConfiguration_                                = &shape.Shape{Name: "MultiRegionConfiguration", Kind: shape.Structure}
+	sMultiRegionKey_                                          = &shape.Shape{Name: "MultiRegionKey", Kind: shape.Structure}
+	sMultiRegionKeyList_                                      = &shape.Shape{Name: "MultiRegionKeyList", Kind: shape.List}
+	sMultiRegionKeyType_                                      = &shape.Shape{Name: "MultiRegionKeyType", Kind: shape.String, Enum: []string{"PRIMARY", "REPLICA"}}
 	sNotFoundException_                                       = &shape.Shape{Name: "NotFoundException", Kind: shape.Structure, Exception: true}
+	sNullableBooleanType_                                     = &shape.Shape{Name: "NullableBooleanType", Kind: shape.Boolean}
+	sNumberOfBytesType_                                       = &shape.Shape{Name: "NumberOfBytesType", Kind: shape.Integer, Min: 1, HasMin: true, Max: 1024, HasMax: true}
+	sOriginType_                                              = &shape.Shape{Name: "OriginType", Kind: shape.String, Enum: []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}}
+	sPendingWindowInDaysType_                                 = &shape.Shape{Name: "PendingWindowInDaysType", Kind: shape.Integer, Min: 1, HasMin: true, Max: 365, HasMax: true}
+	sPlaintextType_                                           = &shape.Shape{Name: "PlaintextType", Kind: shape.Blob, Min: 1, HasMin: true, Max: 4096, HasMax: true, Sensitive: true}
+	sPolicyNameList_                                          = &shape.Shape{Name: "PolicyNameList", Kind: shape.List}
+	sPolicyNameType_                                          = &shape.Shape{Name: "PolicyNameType", Kind: shape.String, Min: 1, HasMin: true, Max: 128, HasMax: true, Pattern: "[\\w]+"}
+	sPolicyType_                                              = &shape.Shape{Name: "PolicyType", Kind: shape.String, Min: 1, HasMin: true, Max: 131072, HasMax: true, Pattern: "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"}
+	sPrincipalIdType_                                         = &shape.Shape{Name: "PrincipalIdType", Kind: shape.String, Min: 1, HasMin: true, Max: 256, HasMax: true, Pattern: "^[\\w+=,.@:/-]+$"}
+	sPutKeyPolicyRequest_                                     = &shape.Shape{Name: "PutKeyPolicyRequest", Kind: shape.Structure}
+	sReEncryptRequest_                                        = &shape.Shape{Name: "ReEncryptRequest", Kind: shape.Structure}
+	sReEncryptResponse_                                       = &shape.Shape{Name: "ReEncryptResponse", Kind: shape.Structure}
+	sRecipientInfo_                                           = &shape.Shape{Name: "RecipientInfo", Kind: shape.Structure}
+	sRegionType_                                              = &shape.Shape{Name: "RegionType", Kind: shape.String, Min: 1, HasMin: true, Max: 32, HasMax: true, Pattern: "^([a-z]+-){2,3}\\d+$"}
+	sRetireGrantRequest_                                      = &shape.Shape{Name: "RetireGrantRequest", Kind: shape.Structure}
+	sRevokeGrantRequest_                                      = &shape.Shape{Name: "RevokeGrantRequest", Kind: shape.Structure}
+	sRotationPeriodInDaysType_                                = &shape.Shape{Name: "RotationPeriodInDaysType", Kind: shape.Integer, Min: 90, HasMin: true, Max: 2560, HasMax: true}
+	sScheduleKeyDeletionRequest_                              = &shape.Shape{Name: "ScheduleKeyDeletionRequest", Kind: shape.Structure}
+	sScheduleKeyDeletionResponse_                             = &shape.Shape{Name: "ScheduleKeyDeletionResponse", Kind: shape.Structure}
+	sSigningAlgorithmSpec_                                    = &shape.Shape{Name: "SigningAlgorithmSpec", Kind: shape.String, Enum: []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512"}}
+	sSigningAlgorithmSpecList_                                = &shape.Shape{Name: "SigningAlgorithmSpecList", Kind: shape.List}
+	sTag_                                                     = &shape.Shape{Name: "Tag", Kind: shape.Structure}
 	sTagException_                                            = &shape.Shape{Name: "TagException", Kind: shape.Structure, Exception: true}
+	sTagKeyList_                                              = &shape.Shape{Name: "TagKeyList", Kind: shape.List}
+	sTagKeyType_                                              = &shape.Shape{Name: "TagKeyType", Kind: shape.String, Min: 1, HasMin: true, Max: 128, HasMax: true}
+	sTagList_                                                 = &shape.Shape{Name: "TagList", Kind: shape.List}
+	sTagResourceRequest_                                      = &shape.Shape{Name: "TagResourceRequest", Kind: shape.Structure}
+	sTagValueType_                                            = &shape.Shape{Name: "TagValueType", Kind: shape.String, Min: 0, HasMin: true, Max: 256, HasMax: true}
 	sUnsupportedOperationException_                           = &shape.Shape{Name: "UnsupportedOperationException", Kind: shape.Structure, Exception: true}
+	sUntagResourceRequest_                                    = &shape.Shape{Name: "UntagResourceRequest", Kind: shape.Structure}
+	sUpdateAliasRequest_                                      = &shape.Shape{Name: "UpdateAliasRequest", Kind: shape.Structure}
 	sXksKeyAlreadyInUseException_                             = &shape.Shape{Name: "XksKeyAlreadyInUseException", Kind: shape.Structure, Exception: true}
+	sXksKeyConfigurationType_                                 = &shape.Shape{Name: "XksKeyConfigurationType", Kind: shape.Structure}
+	sXksKeyIdType_                                            = &shape.Shape{Name: "XksKeyIdType", Kind: shape.String, Min: 1, HasMin: true, Max: 128, HasMax: true, Pattern: "^[a-zA-Z0-9-_.]+$"}
 	sXksKeyInvalidConfigurationException_                     = &shape.Shape{Name: "XksKeyInvalidConfigurationException", Kind: shape.Structure, Exception: true}
 	sXksKeyNotFoundException_                                 = &shape.Shape{Name: "XksKeyNotFoundException", Kind: shape.Structure, Exception: true}
 	sXksProxyIncorrectAuthenticationCredentialException_      = &shape.Shape{Name: "XksProxyIncorrectAuthenticationCredentialException", Kind: shape.Structure, Exception: true}
@@ -61,10 +181,27 @@ var (
 )
 
 func init() {
+	sAliasList_.Member = &shape.Member{Name: "member", Shape: sAliasListEntry_}
+	sAliasListEntry_.Members = []*shape.Member{
+		{Name: "AliasName", Shape: sAliasNameType_},
+		{Name: "AliasArn", Shape: sArnType_, Field: 1},
+		{Name: "TargetKeyId", Shape: sKeyIdType_, Field: 2},
+		{Name: "CreationDate", Shape: sDateType_, Field: 3},
+		{Name: "LastUpdatedDate", Shape: sDateType_, Field: 4},
+	}
+	sAliasListEntry_.GoType = reflect.TypeFor[AliasListEntry]()
 	sAlreadyExistsException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sAlreadyExistsException_.GoType = reflect.TypeFor[AlreadyExistsException]()
+	sCancelKeyDeletionRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+	}
+	sCancelKeyDeletionRequest_.GoType = reflect.TypeFor[CancelKeyDeletionRequest]()
+	sCancelKeyDeletionResponse_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_},
+	}
+	sCancelKeyDeletionResponse_.GoType = reflect.TypeFor[CancelKeyDeletionResponse]()
 	sCloudHsmClusterInUseException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
@@ -89,6 +226,45 @@ func init() {
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sConflictException_.GoType = reflect.TypeFor[ConflictException]()
+	sCreateAliasRequest_.Members = []*shape.Member{
+		{Name: "AliasName", Shape: sAliasNameType_, Required: true},
+		{Name: "TargetKeyId", Shape: sKeyIdType_, Required: true, Field: 1},
+	}
+	sCreateAliasRequest_.GoType = reflect.TypeFor[CreateAliasRequest]()
+	sCreateGrantRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "GranteePrincipal", Shape: sPrincipalIdType_, Required: true, Field: 1},
+		{Name: "RetiringPrincipal", Shape: sPrincipalIdType_, Field: 2},
+		{Name: "Operations", Shape: sGrantOperationList_, Required: true, Field: 3},
+		{Name: "Constraints", Shape: sGrantConstraints_, Field: 4},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 5},
+		{Name: "Name", Shape: sGrantNameType_, Field: 6},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 7},
+	}
+	sCreateGrantRequest_.GoType = reflect.TypeFor[CreateGrantRequest]()
+	sCreateGrantResponse_.Members = []*shape.Member{
+		{Name: "GrantToken", Shape: sGrantTokenType_},
+		{Name: "GrantId", Shape: sGrantIdType_, Field: 1},
+	}
+	sCreateGrantResponse_.GoType = reflect.TypeFor[CreateGrantResponse]()
+	sCreateKeyRequest_.Members = []*shape.Member{
+		{Name: "Policy", Shape: sPolicyType_},
+		{Name: "Description", Shape: sDescriptionType_, Field: 1},
+		{Name: "KeyUsage", Shape: sKeyUsageType_, Field: 2},
+		{Name: "CustomerMasterKeySpec", Shape: sCustomerMasterKeySpec_, Field: 3},
+		{Name: "KeySpec", Shape: sKeySpec_, Field: 4},
+		{Name: "Origin", Shape: sOriginType_, Field: 5},
+		{Name: "CustomKeyStoreId", Shape: sCustomKeyStoreIdType_, Field: 6},
+		{Name: "BypassPolicyLockoutSafetyCheck", Shape: sBooleanType_, Field: 7},
+		{Name: "Tags", Shape: sTagList_, Field: 8},
+		{Name: "MultiRegion", Shape: sNullableBooleanType_, Field: 9},
+		{Name: "XksKeyId", Shape: sXksKeyIdType_, Field: 10},
+	}
+	sCreateKeyRequest_.GoType = reflect.TypeFor[CreateKeyRequest]()
+	sCreateKeyResponse_.Members = []*shape.Member{
+		{Name: "KeyMetadata", Shape: sKeyMetadata_},
+	}
+	sCreateKeyResponse_.GoType = reflect.TypeFor[CreateKeyResponse]()
 	sCustomKeyStoreHasCMKsException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
@@ -105,22 +281,176 @@ func init() {
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sCustomKeyStoreNotFoundException_.GoType = reflect.TypeFor[CustomKeyStoreNotFoundException]()
+	sDecryptRequest_.Members = []*shape.Member{
+		{Name: "CiphertextBlob", Shape: sCiphertextType_},
+		{Name: "EncryptionContext", Shape: sEncryptionContextType_, Field: 1},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 2},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 3},
+		{Name: "EncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 4},
+		{Name: "Recipient", Shape: sRecipientInfo_, Field: 5},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 6},
+		{Name: "DryRunModifiers", Shape: sDryRunModifierList_, Field: 7},
+	}
+	sDecryptRequest_.GoType = reflect.TypeFor[DecryptRequest]()
+	sDecryptResponse_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_},
+		{Name: "Plaintext", Shape: sPlaintextType_, Field: 1},
+		{Name: "EncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 2},
+		{Name: "CiphertextForRecipient", Shape: sCiphertextType_, Field: 3},
+		{Name: "KeyMaterialId", Shape: sBackingKeyIdType_, Field: 4},
+	}
+	sDecryptResponse_.GoType = reflect.TypeFor[DecryptResponse]()
+	sDeleteAliasRequest_.Members = []*shape.Member{
+		{Name: "AliasName", Shape: sAliasNameType_, Required: true},
+	}
+	sDeleteAliasRequest_.GoType = reflect.TypeFor[DeleteAliasRequest]()
 	sDependencyTimeoutException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sDependencyTimeoutException_.GoType = reflect.TypeFor[DependencyTimeoutException]()
+	sDescribeKeyRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 1},
+	}
+	sDescribeKeyRequest_.GoType = reflect.TypeFor[DescribeKeyRequest]()
+	sDescribeKeyResponse_.Members = []*shape.Member{
+		{Name: "KeyMetadata", Shape: sKeyMetadata_},
+	}
+	sDescribeKeyResponse_.GoType = reflect.TypeFor[DescribeKeyResponse]()
+	sDisableKeyRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+	}
+	sDisableKeyRequest_.GoType = reflect.TypeFor[DisableKeyRequest]()
+	sDisableKeyRotationRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+	}
+	sDisableKeyRotationRequest_.GoType = reflect.TypeFor[DisableKeyRotationRequest]()
 	sDisabledException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sDisabledException_.GoType = reflect.TypeFor[DisabledException]()
+	sDryRunModifierList_.Member = &shape.Member{Name: "member", Shape: sDryRunModifierType_}
 	sDryRunOperationException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sDryRunOperationException_.GoType = reflect.TypeFor[DryRunOperationException]()
+	sEnableKeyRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+	}
+	sEnableKeyRequest_.GoType = reflect.TypeFor[EnableKeyRequest]()
+	sEnableKeyRotationRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "RotationPeriodInDays", Shape: sRotationPeriodInDaysType_, Field: 1},
+	}
+	sEnableKeyRotationRequest_.GoType = reflect.TypeFor[EnableKeyRotationRequest]()
+	sEncryptRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "Plaintext", Shape: sPlaintextType_, Required: true, Field: 1},
+		{Name: "EncryptionContext", Shape: sEncryptionContextType_, Field: 2},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 3},
+		{Name: "EncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 4},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 5},
+	}
+	sEncryptRequest_.GoType = reflect.TypeFor[EncryptRequest]()
+	sEncryptResponse_.Members = []*shape.Member{
+		{Name: "CiphertextBlob", Shape: sCiphertextType_},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 1},
+		{Name: "EncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 2},
+	}
+	sEncryptResponse_.GoType = reflect.TypeFor[EncryptResponse]()
+	sEncryptionAlgorithmSpecList_.Member = &shape.Member{Name: "member", Shape: sEncryptionAlgorithmSpec_}
+	sEncryptionContextType_.Key = &shape.Member{Name: "key", Shape: sEncryptionContextKey_}
+	sEncryptionContextType_.Value = &shape.Member{Name: "value", Shape: sEncryptionContextValue_}
 	sExpiredImportTokenException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sExpiredImportTokenException_.GoType = reflect.TypeFor[ExpiredImportTokenException]()
+	sGenerateDataKeyRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "EncryptionContext", Shape: sEncryptionContextType_, Field: 1},
+		{Name: "NumberOfBytes", Shape: sNumberOfBytesType_, Field: 2},
+		{Name: "KeySpec", Shape: sDataKeySpec_, Field: 3},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 4},
+		{Name: "Recipient", Shape: sRecipientInfo_, Field: 5},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 6},
+	}
+	sGenerateDataKeyRequest_.GoType = reflect.TypeFor[GenerateDataKeyRequest]()
+	sGenerateDataKeyResponse_.Members = []*shape.Member{
+		{Name: "CiphertextBlob", Shape: sCiphertextType_},
+		{Name: "Plaintext", Shape: sPlaintextType_, Field: 1},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 2},
+		{Name: "CiphertextForRecipient", Shape: sCiphertextType_, Field: 3},
+		{Name: "KeyMaterialId", Shape: sBackingKeyIdType_, Field: 4},
+	}
+	sGenerateDataKeyResponse_.GoType = reflect.TypeFor[GenerateDataKeyResponse]()
+	sGenerateDataKeyWithoutPlaintextRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "EncryptionContext", Shape: sEncryptionContextType_, Field: 1},
+		{Name: "KeySpec", Shape: sDataKeySpec_, Field: 2},
+		{Name: "NumberOfBytes", Shape: sNumberOfBytesType_, Field: 3},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 4},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 5},
+	}
+	sGenerateDataKeyWithoutPlaintextRequest_.GoType = reflect.TypeFor[GenerateDataKeyWithoutPlaintextRequest]()
+	sGenerateDataKeyWithoutPlaintextResponse_.Members = []*shape.Member{
+		{Name: "CiphertextBlob", Shape: sCiphertextType_},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 1},
+		{Name: "KeyMaterialId", Shape: sBackingKeyIdType_, Field: 2},
+	}
+	sGenerateDataKeyWithoutPlaintextResponse_.GoType = reflect.TypeFor[GenerateDataKeyWithoutPlaintextResponse]()
+	sGenerateRandomRequest_.Members = []*shape.Member{
+		{Name: "NumberOfBytes", Shape: sNumberOfBytesType_},
+		{Name: "CustomKeyStoreId", Shape: sCustomKeyStoreIdType_, Field: 1},
+		{Name: "Recipient", Shape: sRecipientInfo_, Field: 2},
+	}
+	sGenerateRandomRequest_.GoType = reflect.TypeFor[GenerateRandomRequest]()
+	sGenerateRandomResponse_.Members = []*shape.Member{
+		{Name: "Plaintext", Shape: sPlaintextType_},
+		{Name: "CiphertextForRecipient", Shape: sCiphertextType_, Field: 1},
+	}
+	sGenerateRandomResponse_.GoType = reflect.TypeFor[GenerateRandomResponse]()
+	sGetKeyPolicyRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "PolicyName", Shape: sPolicyNameType_, Field: 1},
+	}
+	sGetKeyPolicyRequest_.GoType = reflect.TypeFor[GetKeyPolicyRequest]()
+	sGetKeyPolicyResponse_.Members = []*shape.Member{
+		{Name: "Policy", Shape: sPolicyType_},
+		{Name: "PolicyName", Shape: sPolicyNameType_, Field: 1},
+	}
+	sGetKeyPolicyResponse_.GoType = reflect.TypeFor[GetKeyPolicyResponse]()
+	sGetKeyRotationStatusRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+	}
+	sGetKeyRotationStatusRequest_.GoType = reflect.TypeFor[GetKeyRotationStatusRequest]()
+	sGetKeyRotationStatusResponse_.Members = []*shape.Member{
+		{Name: "KeyRotationEnabled", Shape: sBooleanType_},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 1},
+		{Name: "RotationPeriodInDays", Shape: sRotationPeriodInDaysType_, Field: 2},
+		{Name: "NextRotationDate", Shape: sDateType_, Field: 3},
+		{Name: "OnDemandRotationStartDate", Shape: sDateType_, Field: 4},
+	}
+	sGetKeyRotationStatusResponse_.GoType = reflect.TypeFor[GetKeyRotationStatusResponse]()
+	sGrantConstraints_.Members = []*shape.Member{
+		{Name: "EncryptionContextSubset", Shape: sEncryptionContextType_},
+		{Name: "EncryptionContextEquals", Shape: sEncryptionContextType_, Field: 1},
+	}
+	sGrantConstraints_.GoType = reflect.TypeFor[GrantConstraints]()
+	sGrantList_.Member = &shape.Member{Name: "member", Shape: sGrantListEntry_}
+	sGrantListEntry_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_},
+		{Name: "GrantId", Shape: sGrantIdType_, Field: 1},
+		{Name: "Name", Shape: sGrantNameType_, Field: 2},
+		{Name: "CreationDate", Shape: sDateType_, Field: 3},
+		{Name: "GranteePrincipal", Shape: sPrincipalIdType_, Field: 4},
+		{Name: "RetiringPrincipal", Shape: sPrincipalIdType_, Field: 5},
+		{Name: "IssuingAccount", Shape: sPrincipalIdType_, Field: 6},
+		{Name: "Operations", Shape: sGrantOperationList_, Field: 7},
+		{Name: "Constraints", Shape: sGrantConstraints_, Field: 8},
+	}
+	sGrantListEntry_.GoType = reflect.TypeFor[GrantListEntry]()
+	sGrantOperationList_.Member = &shape.Member{Name: "member", Shape: sGrantOperation_}
+	sGrantTokenList_.Member = &shape.Member{Name: "member", Shape: sGrantTokenType_}
 	sIncorrectKeyException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
@@ -181,6 +511,42 @@ func init() {
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sKMSInvalidStateException_.GoType = reflect.TypeFor[KMSInvalidStateException]()
+	sKeyAgreementAlgorithmSpecList_.Member = &shape.Member{Name: "member", Shape: sKeyAgreementAlgorithmSpec_}
+	sKeyList_.Member = &shape.Member{Name: "member", Shape: sKeyListEntry_}
+	sKeyListEntry_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_},
+		{Name: "KeyArn", Shape: sArnType_, Field: 1},
+	}
+	sKeyListEntry_.GoType = reflect.TypeFor[KeyListEntry]()
+	sKeyMetadata_.Members = []*shape.Member{
+		{Name: "AWSAccountId", Shape: sAWSAccountIdType_},
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true, Field: 1},
+		{Name: "Arn", Shape: sArnType_, Field: 2},
+		{Name: "CreationDate", Shape: sDateType_, Field: 3},
+		{Name: "Enabled", Shape: sBooleanType_, Field: 4},
+		{Name: "Description", Shape: sDescriptionType_, Field: 5},
+		{Name: "KeyUsage", Shape: sKeyUsageType_, Field: 6},
+		{Name: "KeyState", Shape: sKeyState_, Field: 7},
+		{Name: "DeletionDate", Shape: sDateType_, Field: 8},
+		{Name: "ValidTo", Shape: sDateType_, Field: 9},
+		{Name: "Origin", Shape: sOriginType_, Field: 10},
+		{Name: "CustomKeyStoreId", Shape: sCustomKeyStoreIdType_, Field: 11},
+		{Name: "CloudHsmClusterId", Shape: sCloudHsmClusterIdType_, Field: 12},
+		{Name: "ExpirationModel", Shape: sExpirationModelType_, Field: 13},
+		{Name: "KeyManager", Shape: sKeyManagerType_, Field: 14},
+		{Name: "CustomerMasterKeySpec", Shape: sCustomerMasterKeySpec_, Field: 15},
+		{Name: "KeySpec", Shape: sKeySpec_, Field: 16},
+		{Name: "EncryptionAlgorithms", Shape: sEncryptionAlgorithmSpecList_, Field: 17},
+		{Name: "SigningAlgorithms", Shape: sSigningAlgorithmSpecList_, Field: 18},
+		{Name: "KeyAgreementAlgorithms", Shape: sKeyAgreementAlgorithmSpecList_, Field: 19},
+		{Name: "MultiRegion", Shape: sNullableBooleanType_, Field: 20},
+		{Name: "MultiRegionConfiguration", Shape: sMultiRegionConfiguration_, Field: 21},
+		{Name: "PendingDeletionWindowInDays", Shape: sPendingWindowInDaysType_, Field: 22},
+		{Name: "MacAlgorithms", Shape: sMacAlgorithmSpecList_, Field: 23},
+		{Name: "XksKeyConfiguration", Shape: sXksKeyConfigurationType_, Field: 24},
+		{Name: "CurrentKeyMaterialId", Shape: sBackingKeyIdType_, Field: 25},
+	}
+	sKeyMetadata_.GoType = reflect.TypeFor[KeyMetadata]()
 	sKeyUnavailableException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
@@ -189,26 +555,188 @@ func init() {
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sLimitExceededException_.GoType = reflect.TypeFor[LimitExceededException]()
+	sListAliasesRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_},
+		{Name: "Limit", Shape: sLimitType_, Field: 1},
+		{Name: "Marker", Shape: sMarkerType_, Field: 2},
+	}
+	sListAliasesRequest_.GoType = reflect.TypeFor[ListAliasesRequest]()
+	sListAliasesResponse_.Members = []*shape.Member{
+		{Name: "Aliases", Shape: sAliasList_},
+		{Name: "NextMarker", Shape: sMarkerType_, Field: 1},
+		{Name: "Truncated", Shape: sBooleanType_, Field: 2},
+	}
+	sListAliasesResponse_.GoType = reflect.TypeFor[ListAliasesResponse]()
+	sListGrantsRequest_.Members = []*shape.Member{
+		{Name: "Limit", Shape: sLimitType_},
+		{Name: "Marker", Shape: sMarkerType_, Field: 1},
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true, Field: 2},
+		{Name: "GrantId", Shape: sGrantIdType_, Field: 3},
+		{Name: "GranteePrincipal", Shape: sPrincipalIdType_, Field: 4},
+	}
+	sListGrantsRequest_.GoType = reflect.TypeFor[ListGrantsRequest]()
+	sListGrantsResponse_.Members = []*shape.Member{
+		{Name: "Grants", Shape: sGrantList_},
+		{Name: "NextMarker", Shape: sMarkerType_, Field: 1},
+		{Name: "Truncated", Shape: sBooleanType_, Field: 2},
+	}
+	sListGrantsResponse_.GoType = reflect.TypeFor[ListGrantsResponse]()
+	sListKeyPoliciesRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "Limit", Shape: sLimitType_, Field: 1},
+		{Name: "Marker", Shape: sMarkerType_, Field: 2},
+	}
+	sListKeyPoliciesRequest_.GoType = reflect.TypeFor[ListKeyPoliciesRequest]()
+	sListKeyPoliciesResponse_.Members = []*shape.Member{
+		{Name: "PolicyNames", Shape: sPolicyNameList_},
+		{Name: "NextMarker", Shape: sMarkerType_, Field: 1},
+		{Name: "Truncated", Shape: sBooleanType_, Field: 2},
+	}
+	sListKeyPoliciesResponse_.GoType = reflect.TypeFor[ListKeyPoliciesResponse]()
+	sListKeysRequest_.Members = []*shape.Member{
+		{Name: "Limit", Shape: sLimitType_},
+		{Name: "Marker", Shape: sMarkerType_, Field: 1},
+	}
+	sListKeysRequest_.GoType = reflect.TypeFor[ListKeysRequest]()
+	sListKeysResponse_.Members = []*shape.Member{
+		{Name: "Keys", Shape: sKeyList_},
+		{Name: "NextMarker", Shape: sMarkerType_, Field: 1},
+		{Name: "Truncated", Shape: sBooleanType_, Field: 2},
+	}
+	sListKeysResponse_.GoType = reflect.TypeFor[ListKeysResponse]()
+	sListResourceTagsRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "Limit", Shape: sLimitType_, Field: 1},
+		{Name: "Marker", Shape: sMarkerType_, Field: 2},
+	}
+	sListResourceTagsRequest_.GoType = reflect.TypeFor[ListResourceTagsRequest]()
+	sListResourceTagsResponse_.Members = []*shape.Member{
+		{Name: "Tags", Shape: sTagList_},
+		{Name: "NextMarker", Shape: sMarkerType_, Field: 1},
+		{Name: "Truncated", Shape: sBooleanType_, Field: 2},
+	}
+	sListResourceTagsResponse_.GoType = reflect.TypeFor[ListResourceTagsResponse]()
+	sMacAlgorithmSpecList_.Member = &shape.Member{Name: "member", Shape: sMacAlgorithmSpec_}
 	sMalformedPolicyDocumentException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sMalformedPolicyDocumentException_.GoType = reflect.TypeFor[MalformedPolicyDocumentException]()
+	sMultiRegionConfiguration_.Members = []*shape.Member{
+		{Name: "MultiRegionKeyType", Shape: sMultiRegionKeyType_},
+		{Name: "PrimaryKey", Shape: sMultiRegionKey_, Field: 1},
+		{Name: "ReplicaKeys", Shape: sMultiRegionKeyList_, Field: 2},
+	}
+	sMultiRegionConfiguration_.GoType = reflect.TypeFor[MultiRegionConfiguration]()
+	sMultiRegionKey_.Members = []*shape.Member{
+		{Name: "Arn", Shape: sArnType_},
+		{Name: "Region", Shape: sRegionType_, Field: 1},
+	}
+	sMultiRegionKey_.GoType = reflect.TypeFor[MultiRegionKey]()
+	sMultiRegionKeyList_.Member = &shape.Member{Name: "member", Shape: sMultiRegionKey_}
 	sNotFoundException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sNotFoundException_.GoType = reflect.TypeFor[NotFoundException]()
+	sPolicyNameList_.Member = &shape.Member{Name: "member", Shape: sPolicyNameType_}
+	sPutKeyPolicyRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "PolicyName", Shape: sPolicyNameType_, Field: 1},
+		{Name: "Policy", Shape: sPolicyType_, Required: true, Field: 2},
+		{Name: "BypassPolicyLockoutSafetyCheck", Shape: sBooleanType_, Field: 3},
+	}
+	sPutKeyPolicyRequest_.GoType = reflect.TypeFor[PutKeyPolicyRequest]()
+	sReEncryptRequest_.Members = []*shape.Member{
+		{Name: "CiphertextBlob", Shape: sCiphertextType_},
+		{Name: "SourceEncryptionContext", Shape: sEncryptionContextType_, Field: 1},
+		{Name: "SourceKeyId", Shape: sKeyIdType_, Field: 2},
+		{Name: "DestinationKeyId", Shape: sKeyIdType_, Required: true, Field: 3},
+		{Name: "DestinationEncryptionContext", Shape: sEncryptionContextType_, Field: 4},
+		{Name: "SourceEncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 5},
+		{Name: "DestinationEncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 6},
+		{Name: "GrantTokens", Shape: sGrantTokenList_, Field: 7},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 8},
+		{Name: "DryRunModifiers", Shape: sDryRunModifierList_, Field: 9},
+	}
+	sReEncryptRequest_.GoType = reflect.TypeFor[ReEncryptRequest]()
+	sReEncryptResponse_.Members = []*shape.Member{
+		{Name: "CiphertextBlob", Shape: sCiphertextType_},
+		{Name: "SourceKeyId", Shape: sKeyIdType_, Field: 1},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 2},
+		{Name: "SourceEncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 3},
+		{Name: "DestinationEncryptionAlgorithm", Shape: sEncryptionAlgorithmSpec_, Field: 4},
+		{Name: "SourceKeyMaterialId", Shape: sBackingKeyIdType_, Field: 5},
+		{Name: "DestinationKeyMaterialId", Shape: sBackingKeyIdType_, Field: 6},
+	}
+	sReEncryptResponse_.GoType = reflect.TypeFor[ReEncryptResponse]()
+	sRecipientInfo_.Members = []*shape.Member{
+		{Name: "KeyEncryptionAlgorithm", Shape: sKeyEncryptionMechanism_},
+		{Name: "AttestationDocument", Shape: sAttestationDocumentType_, Field: 1},
+	}
+	sRecipientInfo_.GoType = reflect.TypeFor[RecipientInfo]()
+	sRetireGrantRequest_.Members = []*shape.Member{
+		{Name: "GrantToken", Shape: sGrantTokenType_},
+		{Name: "KeyId", Shape: sKeyIdType_, Field: 1},
+		{Name: "GrantId", Shape: sGrantIdType_, Field: 2},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 3},
+	}
+	sRetireGrantRequest_.GoType = reflect.TypeFor[RetireGrantRequest]()
+	sRevokeGrantRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "GrantId", Shape: sGrantIdType_, Required: true, Field: 1},
+		{Name: "DryRun", Shape: sNullableBooleanType_, Field: 2},
+	}
+	sRevokeGrantRequest_.GoType = reflect.TypeFor[RevokeGrantRequest]()
+	sScheduleKeyDeletionRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "PendingWindowInDays", Shape: sPendingWindowInDaysType_, Field: 1},
+	}
+	sScheduleKeyDeletionRequest_.GoType = reflect.TypeFor[ScheduleKeyDeletionRequest]()
+	sScheduleKeyDeletionResponse_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_},
+		{Name: "DeletionDate", Shape: sDateType_, Field: 1},
+		{Name: "KeyState", Shape: sKeyState_, Field: 2},
+		{Name: "PendingWindowInDays", Shape: sPendingWindowInDaysType_, Field: 3},
+	}
+	sScheduleKeyDeletionResponse_.GoType = reflect.TypeFor[ScheduleKeyDeletionResponse]()
+	sSigningAlgorithmSpecList_.Member = &shape.Member{Name: "member", Shape: sSigningAlgorithmSpec_}
+	sTag_.Members = []*shape.Member{
+		{Name: "TagKey", Shape: sTagKeyType_, Required: true},
+		{Name: "TagValue", Shape: sTagValueType_, Required: true, Field: 1},
+	}
+	sTag_.GoType = reflect.TypeFor[Tag]()
 	sTagException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sTagException_.GoType = reflect.TypeFor[TagException]()
+	sTagKeyList_.Member = &shape.Member{Name: "member", Shape: sTagKeyType_}
+	sTagList_.Member = &shape.Member{Name: "member", Shape: sTag_}
+	sTagResourceRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "Tags", Shape: sTagList_, Required: true, Field: 1},
+	}
+	sTagResourceRequest_.GoType = reflect.TypeFor[TagResourceRequest]()
 	sUnsupportedOperationException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sUnsupportedOperationException_.GoType = reflect.TypeFor[UnsupportedOperationException]()
+	sUntagResourceRequest_.Members = []*shape.Member{
+		{Name: "KeyId", Shape: sKeyIdType_, Required: true},
+		{Name: "TagKeys", Shape: sTagKeyList_, Required: true, Field: 1},
+	}
+	sUntagResourceRequest_.GoType = reflect.TypeFor[UntagResourceRequest]()
+	sUpdateAliasRequest_.Members = []*shape.Member{
+		{Name: "AliasName", Shape: sAliasNameType_, Required: true},
+		{Name: "TargetKeyId", Shape: sKeyIdType_, Required: true, Field: 1},
+	}
+	sUpdateAliasRequest_.GoType = reflect.TypeFor[UpdateAliasRequest]()
 	sXksKeyAlreadyInUseException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
 	sXksKeyAlreadyInUseException_.GoType = reflect.TypeFor[XksKeyAlreadyInUseException]()
+	sXksKeyConfigurationType_.Members = []*shape.Member{
+		{Name: "Id", Shape: sXksKeyIdType_},
+	}
+	sXksKeyConfigurationType_.GoType = reflect.TypeFor[XksKeyConfigurationType]()
 	sXksKeyInvalidConfigurationException_.Members = []*shape.Member{
 		{Name: "message", Shape: sErrorMessageType_},
 	}
@@ -261,55 +789,55 @@ var Service = &shape.Service{
 	Name: "kms", ServiceID: "KMS", APIVersion: "2014-11-01", Protocol: "json", Protocols: []string{"json"},
 	SigningName: "kms", EndpointPrefix: "kms", TargetPrefix: "TrentService", JSONVersion: "1.1", XMLNamespace: "", ShapeName: "TrentService",
 	Operations: map[string]*shape.Operation{
-		"CancelKeyDeletion":                   {Name: "CancelKeyDeletion", Method: "POST", RequestURI: "/"},
+		"CancelKeyDeletion":                   {Name: "CancelKeyDeletion", Method: "POST", RequestURI: "/", Implemented: true, Input: sCancelKeyDeletionRequest_, Output: sCancelKeyDeletionResponse_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_}},
 		"ConnectCustomKeyStore":               {Name: "ConnectCustomKeyStore", Method: "POST", RequestURI: "/"},
-		"CreateAlias":                         {Name: "CreateAlias", Method: "POST", RequestURI: "/"},
+		"CreateAlias":                         {Name: "CreateAlias", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateAliasRequest_, Errors: []*shape.Shape{sDependencyTimeoutException_, sAlreadyExistsException_, sNotFoundException_, sInvalidAliasNameException_, sKMSInternalException_, sLimitExceededException_, sKMSInvalidStateException_}},
 		"CreateCustomKeyStore":                {Name: "CreateCustomKeyStore", Method: "POST", RequestURI: "/"},
-		"CreateGrant":                         {Name: "CreateGrant", Method: "POST", RequestURI: "/"},
-		"CreateKey":                           {Name: "CreateKey", Method: "POST", RequestURI: "/"},
-		"Decrypt":                             {Name: "Decrypt", Method: "POST", RequestURI: "/"},
-		"DeleteAlias":                         {Name: "DeleteAlias", Method: "POST", RequestURI: "/"},
+		"CreateGrant":                         {Name: "CreateGrant", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateGrantRequest_, Output: sCreateGrantResponse_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sDependencyTimeoutException_, sInvalidArnException_, sKMSInternalException_, sInvalidGrantTokenException_, sLimitExceededException_, sKMSInvalidStateException_, sDryRunOperationException_}},
+		"CreateKey":                           {Name: "CreateKey", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateKeyRequest_, Output: sCreateKeyResponse_, Errors: []*shape.Shape{sMalformedPolicyDocumentException_, sDependencyTimeoutException_, sInvalidArnException_, sUnsupportedOperationException_, sKMSInternalException_, sLimitExceededException_, sTagException_, sCustomKeyStoreNotFoundException_, sCustomKeyStoreInvalidStateException_, sCloudHsmClusterInvalidConfigurationException_, sXksKeyInvalidConfigurationException_, sXksKeyAlreadyInUseException_, sXksKeyNotFoundException_}},
+		"Decrypt":                             {Name: "Decrypt", Method: "POST", RequestURI: "/", Implemented: true, Input: sDecryptRequest_, Output: sDecryptResponse_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sInvalidCiphertextException_, sKeyUnavailableException_, sIncorrectKeyException_, sInvalidKeyUsageException_, sDependencyTimeoutException_, sInvalidGrantTokenException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
+		"DeleteAlias":                         {Name: "DeleteAlias", Method: "POST", RequestURI: "/", Implemented: true, Input: sDeleteAliasRequest_, Errors: []*shape.Shape{sDependencyTimeoutException_, sNotFoundException_, sKMSInternalException_, sKMSInvalidStateException_}},
 		"DeleteCustomKeyStore":                {Name: "DeleteCustomKeyStore", Method: "POST", RequestURI: "/"},
 		"DeleteImportedKeyMaterial":           {Name: "DeleteImportedKeyMaterial", Method: "POST", RequestURI: "/"},
 		"DeriveSharedSecret":                  {Name: "DeriveSharedSecret", Method: "POST", RequestURI: "/"},
 		"DescribeCustomKeyStores":             {Name: "DescribeCustomKeyStores", Method: "POST", RequestURI: "/"},
-		"DescribeKey":                         {Name: "DescribeKey", Method: "POST", RequestURI: "/"},
-		"DisableKey":                          {Name: "DisableKey", Method: "POST", RequestURI: "/"},
-		"DisableKeyRotation":                  {Name: "DisableKeyRotation", Method: "POST", RequestURI: "/"},
+		"DescribeKey":                         {Name: "DescribeKey", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeKeyRequest_, Output: sDescribeKeyResponse_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_}},
+		"DisableKey":                          {Name: "DisableKey", Method: "POST", RequestURI: "/", Implemented: true, Input: sDisableKeyRequest_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_}},
+		"DisableKeyRotation":                  {Name: "DisableKeyRotation", Method: "POST", RequestURI: "/", Implemented: true, Input: sDisableKeyRotationRequest_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_, sUnsupportedOperationException_}},
 		"DisconnectCustomKeyStore":            {Name: "DisconnectCustomKeyStore", Method: "POST", RequestURI: "/"},
-		"EnableKey":                           {Name: "EnableKey", Method: "POST", RequestURI: "/"},
-		"EnableKeyRotation":                   {Name: "EnableKeyRotation", Method: "POST", RequestURI: "/"},
-		"Encrypt":                             {Name: "Encrypt", Method: "POST", RequestURI: "/"},
-		"GenerateDataKey":                     {Name: "GenerateDataKey", Method: "POST", RequestURI: "/"},
+		"EnableKey":                           {Name: "EnableKey", Method: "POST", RequestURI: "/", Implemented: true, Input: sEnableKeyRequest_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sLimitExceededException_, sKMSInvalidStateException_}},
+		"EnableKeyRotation":                   {Name: "EnableKeyRotation", Method: "POST", RequestURI: "/", Implemented: true, Input: sEnableKeyRotationRequest_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_, sUnsupportedOperationException_}},
+		"Encrypt":                             {Name: "Encrypt", Method: "POST", RequestURI: "/", Implemented: true, Input: sEncryptRequest_, Output: sEncryptResponse_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sKeyUnavailableException_, sDependencyTimeoutException_, sInvalidKeyUsageException_, sInvalidGrantTokenException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
+		"GenerateDataKey":                     {Name: "GenerateDataKey", Method: "POST", RequestURI: "/", Implemented: true, Input: sGenerateDataKeyRequest_, Output: sGenerateDataKeyResponse_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sKeyUnavailableException_, sDependencyTimeoutException_, sInvalidKeyUsageException_, sInvalidGrantTokenException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
 		"GenerateDataKeyPair":                 {Name: "GenerateDataKeyPair", Method: "POST", RequestURI: "/"},
 		"GenerateDataKeyPairWithoutPlaintext": {Name: "GenerateDataKeyPairWithoutPlaintext", Method: "POST", RequestURI: "/"},
-		"GenerateDataKeyWithoutPlaintext":     {Name: "GenerateDataKeyWithoutPlaintext", Method: "POST", RequestURI: "/"},
+		"GenerateDataKeyWithoutPlaintext":     {Name: "GenerateDataKeyWithoutPlaintext", Method: "POST", RequestURI: "/", Implemented: true, Input: sGenerateDataKeyWithoutPlaintextRequest_, Output: sGenerateDataKeyWithoutPlaintextResponse_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sKeyUnavailableException_, sDependencyTimeoutException_, sInvalidKeyUsageException_, sInvalidGrantTokenException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
 		"GenerateMac":                         {Name: "GenerateMac", Method: "POST", RequestURI: "/"},
-		"GenerateRandom":                      {Name: "GenerateRandom", Method: "POST", RequestURI: "/"},
+		"GenerateRandom":                      {Name: "GenerateRandom", Method: "POST", RequestURI: "/", Implemented: true, Input: sGenerateRandomRequest_, Output: sGenerateRandomResponse_, Errors: []*shape.Shape{sDependencyTimeoutException_, sKMSInternalException_, sUnsupportedOperationException_, sCustomKeyStoreNotFoundException_, sCustomKeyStoreInvalidStateException_}},
 		"GetKeyLastUsage":                     {Name: "GetKeyLastUsage", Method: "POST", RequestURI: "/"},
-		"GetKeyPolicy":                        {Name: "GetKeyPolicy", Method: "POST", RequestURI: "/"},
-		"GetKeyRotationStatus":                {Name: "GetKeyRotationStatus", Method: "POST", RequestURI: "/"},
+		"GetKeyPolicy":                        {Name: "GetKeyPolicy", Method: "POST", RequestURI: "/", Implemented: true, Input: sGetKeyPolicyRequest_, Output: sGetKeyPolicyResponse_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_}},
+		"GetKeyRotationStatus":                {Name: "GetKeyRotationStatus", Method: "POST", RequestURI: "/", Implemented: true, Input: sGetKeyRotationStatusRequest_, Output: sGetKeyRotationStatusResponse_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_, sUnsupportedOperationException_}},
 		"GetParametersForImport":              {Name: "GetParametersForImport", Method: "POST", RequestURI: "/"},
 		"GetPublicKey":                        {Name: "GetPublicKey", Method: "POST", RequestURI: "/"},
 		"ImportKeyMaterial":                   {Name: "ImportKeyMaterial", Method: "POST", RequestURI: "/"},
-		"ListAliases":                         {Name: "ListAliases", Method: "POST", RequestURI: "/"},
-		"ListGrants":                          {Name: "ListGrants", Method: "POST", RequestURI: "/"},
-		"ListKeyPolicies":                     {Name: "ListKeyPolicies", Method: "POST", RequestURI: "/"},
+		"ListAliases":                         {Name: "ListAliases", Method: "POST", RequestURI: "/", Implemented: true, Input: sListAliasesRequest_, Output: sListAliasesResponse_, Errors: []*shape.Shape{sDependencyTimeoutException_, sInvalidMarkerException_, sKMSInternalException_, sInvalidArnException_, sNotFoundException_}},
+		"ListGrants":                          {Name: "ListGrants", Method: "POST", RequestURI: "/", Implemented: true, Input: sListGrantsRequest_, Output: sListGrantsResponse_, Errors: []*shape.Shape{sNotFoundException_, sDependencyTimeoutException_, sInvalidMarkerException_, sInvalidGrantIdException_, sInvalidArnException_, sKMSInternalException_, sKMSInvalidStateException_}},
+		"ListKeyPolicies":                     {Name: "ListKeyPolicies", Method: "POST", RequestURI: "/", Implemented: true, Input: sListKeyPoliciesRequest_, Output: sListKeyPoliciesResponse_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_}},
 		"ListKeyRotations":                    {Name: "ListKeyRotations", Method: "POST", RequestURI: "/"},
-		"ListKeys":                            {Name: "ListKeys", Method: "POST", RequestURI: "/"},
-		"ListResourceTags":                    {Name: "ListResourceTags", Method: "POST", RequestURI: "/"},
+		"ListKeys":                            {Name: "ListKeys", Method: "POST", RequestURI: "/", Implemented: true, Input: sListKeysRequest_, Output: sListKeysResponse_, Errors: []*shape.Shape{sDependencyTimeoutException_, sKMSInternalException_, sInvalidMarkerException_}},
+		"ListResourceTags":                    {Name: "ListResourceTags", Method: "POST", RequestURI: "/", Implemented: true, Input: sListResourceTagsRequest_, Output: sListResourceTagsResponse_, Errors: []*shape.Shape{sKMSInternalException_, sNotFoundException_, sInvalidArnException_, sInvalidMarkerException_}},
 		"ListRetirableGrants":                 {Name: "ListRetirableGrants", Method: "POST", RequestURI: "/"},
-		"PutKeyPolicy":                        {Name: "PutKeyPolicy", Method: "POST", RequestURI: "/"},
-		"ReEncrypt":                           {Name: "ReEncrypt", Method: "POST", RequestURI: "/"},
+		"PutKeyPolicy":                        {Name: "PutKeyPolicy", Method: "POST", RequestURI: "/", Implemented: true, Input: sPutKeyPolicyRequest_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sMalformedPolicyDocumentException_, sDependencyTimeoutException_, sUnsupportedOperationException_, sKMSInternalException_, sLimitExceededException_, sKMSInvalidStateException_}},
+		"ReEncrypt":                           {Name: "ReEncrypt", Method: "POST", RequestURI: "/", Implemented: true, Input: sReEncryptRequest_, Output: sReEncryptResponse_, Errors: []*shape.Shape{sNotFoundException_, sDisabledException_, sInvalidCiphertextException_, sKeyUnavailableException_, sIncorrectKeyException_, sDependencyTimeoutException_, sInvalidKeyUsageException_, sInvalidGrantTokenException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
 		"ReplicateKey":                        {Name: "ReplicateKey", Method: "POST", RequestURI: "/"},
-		"RetireGrant":                         {Name: "RetireGrant", Method: "POST", RequestURI: "/"},
-		"RevokeGrant":                         {Name: "RevokeGrant", Method: "POST", RequestURI: "/"},
+		"RetireGrant":                         {Name: "RetireGrant", Method: "POST", RequestURI: "/", Implemented: true, Input: sRetireGrantRequest_, Errors: []*shape.Shape{sInvalidArnException_, sInvalidGrantTokenException_, sInvalidGrantIdException_, sNotFoundException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
+		"RevokeGrant":                         {Name: "RevokeGrant", Method: "POST", RequestURI: "/", Implemented: true, Input: sRevokeGrantRequest_, Errors: []*shape.Shape{sNotFoundException_, sDependencyTimeoutException_, sInvalidArnException_, sInvalidGrantIdException_, sKMSInternalException_, sKMSInvalidStateException_, sDryRunOperationException_}},
 		"RotateKeyOnDemand":                   {Name: "RotateKeyOnDemand", Method: "POST", RequestURI: "/"},
-		"ScheduleKeyDeletion":                 {Name: "ScheduleKeyDeletion", Method: "POST", RequestURI: "/"},
+		"ScheduleKeyDeletion":                 {Name: "ScheduleKeyDeletion", Method: "POST", RequestURI: "/", Implemented: true, Input: sScheduleKeyDeletionRequest_, Output: sScheduleKeyDeletionResponse_, Errors: []*shape.Shape{sNotFoundException_, sInvalidArnException_, sDependencyTimeoutException_, sKMSInternalException_, sKMSInvalidStateException_}},
 		"Sign":                                {Name: "Sign", Method: "POST", RequestURI: "/"},
-		"TagResource":                         {Name: "TagResource", Method: "POST", RequestURI: "/"},
-		"UntagResource":                       {Name: "UntagResource", Method: "POST", RequestURI: "/"},
-		"UpdateAlias":                         {Name: "UpdateAlias", Method: "POST", RequestURI: "/"},
+		"TagResource":                         {Name: "TagResource", Method: "POST", RequestURI: "/", Implemented: true, Input: sTagResourceRequest_, Errors: []*shape.Shape{sKMSInternalException_, sNotFoundException_, sInvalidArnException_, sKMSInvalidStateException_, sLimitExceededException_, sTagException_}},
+		"UntagResource":                       {Name: "UntagResource", Method: "POST", RequestURI: "/", Implemented: true, Input: sUntagResourceRequest_, Errors: []*shape.Shape{sKMSInternalException_, sNotFoundException_, sInvalidArnException_, sKMSInvalidStateException_, sTagException_}},
+		"UpdateAlias":                         {Name: "UpdateAlias", Method: "POST", RequestURI: "/", Implemented: true, Input: sUpdateAliasRequest_, Errors: []*shape.Shape{sDependencyTimeoutException_, sNotFoundException_, sKMSInternalException_, sLimitExceededException_, sKMSInvalidStateException_}},
 		"UpdateCustomKeyStore":                {Name: "UpdateCustomKeyStore", Method: "POST", RequestURI: "/"},
 		"UpdateKeyDescription":                {Name: "UpdateKeyDescription", Method: "POST", RequestURI: "/"},
 		"UpdatePrimaryRegion":                 {Name: "UpdatePrimaryRegion", Method: "POST", RequestURI: "/"},
@@ -317,46 +845,166 @@ var Service = &shape.Service{
 		"VerifyMac":                           {Name: "VerifyMac", Method: "POST", RequestURI: "/"},
 	},
 	Shapes: map[string]*shape.Shape{
-		"AlreadyExistsException":                                  sAlreadyExistsException_,
-		"CloudHsmClusterInUseException":                           sCloudHsmClusterInUseException_,
-		"CloudHsmClusterInvalidConfigurationException":            sCloudHsmClusterInvalidConfigurationException_,
-		"CloudHsmClusterNotActiveException":                       sCloudHsmClusterNotActiveException_,
-		"CloudHsmClusterNotFoundException":                        sCloudHsmClusterNotFoundException_,
-		"CloudHsmClusterNotRelatedException":                      sCloudHsmClusterNotRelatedException_,
-		"ConflictException":                                       sConflictException_,
-		"CustomKeyStoreHasCMKsException":                          sCustomKeyStoreHasCMKsException_,
-		"CustomKeyStoreInvalidStateException":                     sCustomKeyStoreInvalidStateException_,
-		"CustomKeyStoreNameInUseException":                        sCustomKeyStoreNameInUseException_,
-		"CustomKeyStoreNotFoundException":                         sCustomKeyStoreNotFoundException_,
-		"DependencyTimeoutException":                              sDependencyTimeoutException_,
-		"DisabledException":                                       sDisabledException_,
-		"DryRunOperationException":                                sDryRunOperationException_,
-		"ErrorMessageType":                                        sErrorMessageType_,
-		"ExpiredImportTokenException":                             sExpiredImportTokenException_,
-		"IncorrectKeyException":                                   sIncorrectKeyException_,
-		"IncorrectKeyMaterialException":                           sIncorrectKeyMaterialException_,
-		"IncorrectTrustAnchorException":                           sIncorrectTrustAnchorException_,
-		"InvalidAliasNameException":                               sInvalidAliasNameException_,
-		"InvalidArnException":                                     sInvalidArnException_,
-		"InvalidCiphertextException":                              sInvalidCiphertextException_,
-		"InvalidGrantIdException":                                 sInvalidGrantIdException_,
-		"InvalidGrantTokenException":                              sInvalidGrantTokenException_,
-		"InvalidImportTokenException":                             sInvalidImportTokenException_,
-		"InvalidKeyUsageException":                                sInvalidKeyUsageException_,
-		"InvalidMarkerException":                                  sInvalidMarkerException_,
-		"KMSInternalException":                                    sKMSInternalException_,
-		"KMSInvalidMacException":                                  sKMSInvalidMacException_,
-		"KMSInvalidSignatureException":                            sKMSInvalidSignatureException_,
-		"KMSInvalidStateException":                                sKMSInvalidStateException_,
-		"KeyUnavailableException":                                 sKeyUnavailableException_,
-		"LimitExceededException":                                  sLimitExceededException_,
-		"MalformedPolicyDocumentException":                        sMalformedPolicyDocumentException_,
-		"NotFoundException":                                       sNotFoundException_,
-		"TagException":                                            sTagException_,
-		"UnsupportedOperationException":                           sUnsupportedOperationException_,
-		"XksKeyAlreadyInUseException":                             sXksKeyAlreadyInUseException_,
-		"XksKeyInvalidConfigurationException":                     sXksKeyInvalidConfigurationException_,
-		"XksKeyNotFoundException":                                 sXksKeyNotFoundException_,
+		"AWSAccountIdType":              sAWSAccountIdType_,
+		"AliasList":                     sAliasList_,
+		"AliasListEntry":                sAliasListEntry_,
+		"AliasNameType":                 sAliasNameType_,
+		"AlreadyExistsException":        sAlreadyExistsException_,
+		"ArnType":                       sArnType_,
+		"AttestationDocumentType":       sAttestationDocumentType_,
+		"BackingKeyIdType":              sBackingKeyIdType_,
+		"BooleanType":                   sBooleanType_,
+		"CancelKeyDeletionRequest":      sCancelKeyDeletionRequest_,
+		"CancelKeyDeletionResponse":     sCancelKeyDeletionResponse_,
+		"CiphertextType":                sCiphertextType_,
+		"CloudHsmClusterIdType":         sCloudHsmClusterIdType_,
+		"CloudHsmClusterInUseException": sCloudHsmClusterInUseException_,
+		"CloudHsmClusterInvalidConfigurationException": sCloudHsmClusterInvalidConfigurationException_,
+		"CloudHsmClusterNotActiveException":            sCloudHsmClusterNotActiveException_,
+		"CloudHsmClusterNotFoundException":             sCloudHsmClusterNotFoundException_,
+		"CloudHsmClusterNotRelatedException":           sCloudHsmClusterNotRelatedException_,
+		"ConflictException":                            sConflictException_,
+		"CreateAliasRequest":                           sCreateAliasRequest_,
+		"CreateGrantRequest":                           sCreateGrantRequest_,
+		"CreateGrantResponse":                          sCreateGrantResponse_,
+		"CreateKeyRequest":                             sCreateKeyRequest_,
+		"CreateKeyResponse":                            sCreateKeyResponse_,
+		"CustomKeyStoreHasCMKsException":               sCustomKeyStoreHasCMKsException_,
+		"CustomKeyStoreIdType":                         sCustomKeyStoreIdType_,
+		"CustomKeyStoreInvalidStateException":          sCustomKeyStoreInvalidStateException_,
+		"CustomKeyStoreNameInUseException":             sCustomKeyStoreNameInUseException_,
+		"CustomKeyStoreNotFoundException":              sCustomKeyStoreNotFoundException_,
+		"CustomerMasterKeySpec":                        sCustomerMasterKeySpec_,
+		"DataKeySpec":                                  sDataKeySpec_,
+		"DateType":                                     sDateType_,
+		"DecryptRequest":                               sDecryptRequest_,
+		"DecryptResponse":                              sDecryptResponse_,
+		"DeleteAliasRequest":                           sDeleteAliasRequest_,
+		"DependencyTimeoutException":                   sDependencyTimeoutException_,
+		"DescribeKeyRequest":                           sDescribeKeyRequest_,
+		"DescribeKeyResponse":                          sDescribeKeyResponse_,
+		"DescriptionType":                              sDescriptionType_,
+		"DisableKeyRequest":                            sDisableKeyRequest_,
+		"DisableKeyRotationRequest":                    sDisableKeyRotationRequest_,
+		"DisabledException":                            sDisabledException_,
+		"DryRunModifierList":                           sDryRunModifierList_,
+		"DryRunModifierType":                           sDryRunModifierType_,
+		"DryRunOperationException":                     sDryRunOperationException_,
+		"EnableKeyRequest":                             sEnableKeyRequest_,
+		"EnableKeyRotationRequest":                     sEnableKeyRotationRequest_,
+		"EncryptRequest":                               sEncryptRequest_,
+		"EncryptResponse":                              sEncryptResponse_,
+		"EncryptionAlgorithmSpec":                      sEncryptionAlgorithmSpec_,
+		"EncryptionAlgorithmSpecList":                  sEncryptionAlgorithmSpecList_,
+		"EncryptionContextKey":                         sEncryptionContextKey_,
+		"EncryptionContextType":                        sEncryptionContextType_,
+		"EncryptionContextValue":                       sEncryptionContextValue_,
+		"ErrorMessageType":                             sErrorMessageType_,
+		"ExpirationModelType":                          sExpirationModelType_,
+		"ExpiredImportTokenException":                  sExpiredImportTokenException_,
+		"GenerateDataKeyRequest":                       sGenerateDataKeyRequest_,
+		"GenerateDataKeyResponse":                      sGenerateDataKeyResponse_,
+		"GenerateDataKeyWithoutPlaintextRequest":       sGenerateDataKeyWithoutPlaintextRequest_,
+		"GenerateDataKeyWithoutPlaintextResponse":      sGenerateDataKeyWithoutPlaintextResponse_,
+		"GenerateRandomRequest":                        sGenerateRandomRequest_,
+		"GenerateRandomResponse":                       sGenerateRandomResponse_,
+		"GetKeyPolicyRequest":                          sGetKeyPolicyRequest_,
+		"GetKeyPolicyResponse":                         sGetKeyPolicyResponse_,
+		"GetKeyRotationStatusRequest":                  sGetKeyRotationStatusRequest_,
+		"GetKeyRotationStatusResponse":                 sGetKeyRotationStatusResponse_,
+		"GrantConstraints":                             sGrantConstraints_,
+		"GrantIdType":                                  sGrantIdType_,
+		"GrantList":                                    sGrantList_,
+		"GrantListEntry":                               sGrantListEntry_,
+		"GrantNameType":                                sGrantNameType_,
+		"GrantOperation":                               sGrantOperation_,
+		"GrantOperationList":                           sGrantOperationList_,
+		"GrantTokenList":                               sGrantTokenList_,
+		"GrantTokenType":                               sGrantTokenType_,
+		"IncorrectKeyException":                        sIncorrectKeyException_,
+		"IncorrectKeyMaterialException":                sIncorrectKeyMaterialException_,
+		"IncorrectTrustAnchorException":                sIncorrectTrustAnchorException_,
+		"InvalidAliasNameException":                    sInvalidAliasNameException_,
+		"InvalidArnException":                          sInvalidArnException_,
+		"InvalidCiphertextException":                   sInvalidCiphertextException_,
+		"InvalidGrantIdException":                      sInvalidGrantIdException_,
+		"InvalidGrantTokenException":                   sInvalidGrantTokenException_,
+		"InvalidImportTokenException":                  sInvalidImportTokenException_,
+		"InvalidKeyUsageException":                     sInvalidKeyUsageException_,
+		"InvalidMarkerException":                       sInvalidMarkerException_,
+		"KMSInternalException":                         sKMSInternalException_,
+		"KMSInvalidMacException":                       sKMSInvalidMacException_,
+		"KMSInvalidSignatureException":                 sKMSInvalidSignatureException_,
+		"KMSInvalidStateException":                     sKMSInvalidStateException_,
+		"KeyAgreementAlgorithmSpec":                    sKeyAgreementAlgorithmSpec_,
+		"KeyAgreementAlgorithmSpecList":                sKeyAgreementAlgorithmSpecList_,
+		"KeyEncryptionMechanism":                       sKeyEncryptionMechanism_,
+		"KeyIdType":                                    sKeyIdType_,
+		"KeyList":                                      sKeyList_,
+		"KeyListEntry":                                 sKeyListEntry_,
+		"KeyManagerType":                               sKeyManagerType_,
+		"KeyMetadata":                                  sKeyMetadata_,
+		"KeySpec":                                      sKeySpec_,
+		"KeyState":                                     sKeyState_,
+		"KeyUnavailableException":                      sKeyUnavailableException_,
+		"KeyUsageType":                                 sKeyUsageType_,
+		"LimitExceededException":                       sLimitExceededException_,
+		"LimitType":                                    sLimitType_,
+		"ListAliasesRequest":                           sListAliasesRequest_,
+		"ListAliasesResponse":                          sListAliasesResponse_,
+		"ListGrantsRequest":                            sListGrantsRequest_,
+		"ListGrantsResponse":                           sListGrantsResponse_,
+		"ListKeyPoliciesRequest":                       sListKeyPoliciesRequest_,
+		"ListKeyPoliciesResponse":                      sListKeyPoliciesResponse_,
+		"ListKeysRequest":                              sListKeysRequest_,
+		"ListKeysResponse":                             sListKeysResponse_,
+		"ListResourceTagsRequest":                      sListResourceTagsRequest_,
+		"ListResourceTagsResponse":                     sListResourceTagsResponse_,
+		"MacAlgorithmSpec":                             sMacAlgorithmSpec_,
+		"MacAlgorithmSpecList":                         sMacAlgorithmSpecList_,
+		"MalformedPolicyDocumentException":             sMalformedPolicyDocumentException_,
+		"MarkerType":                                   sMarkerType_,
+		"MultiRegionConfiguration":                     sMultiRegionConfiguration_,
+		"MultiRegionKey":                               sMultiRegionKey_,
+		"MultiRegionKeyList":                           sMultiRegionKeyList_,
+		"MultiRegionKeyType":                           sMultiRegionKeyType_,
+		"NotFoundException":                            sNotFoundException_,
+		"NullableBooleanType":                          sNullableBooleanType_,
+		"NumberOfBytesType":                            sNumberOfBytesType_,
+		"OriginType":                                   sOriginType_,
+		"PendingWindowInDaysType":                      sPendingWindowInDaysType_,
+		"PlaintextType":                                sPlaintextType_,
+		"PolicyNameList":                               sPolicyNameList_,
+		"PolicyNameType":                               sPolicyNameType_,
+		"PolicyType":                                   sPolicyType_,
+		"PrincipalIdType":                              sPrincipalIdType_,
+		"PutKeyPolicyRequest":                          sPutKeyPolicyRequest_,
+		"ReEncryptRequest":                             sReEncryptRequest_,
+		"ReEncryptResponse":                            sReEncryptResponse_,
+		"RecipientInfo":                                sRecipientInfo_,
+		"RegionType":                                   sRegionType_,
+		"RetireGrantRequest":                           sRetireGrantRequest_,
+		"RevokeGrantRequest":                           sRevokeGrantRequest_,
+		"RotationPeriodInDaysType":                     sRotationPeriodInDaysType_,
+		"ScheduleKeyDeletionRequest":                   sScheduleKeyDeletionRequest_,
+		"ScheduleKeyDeletionResponse":                  sScheduleKeyDeletionResponse_,
+		"SigningAlgorithmSpec":                         sSigningAlgorithmSpec_,
+		"SigningAlgorithmSpecList":                     sSigningAlgorithmSpecList_,
+		"Tag":                                          sTag_,
+		"TagException":                                 sTagException_,
+		"TagKeyList":                                   sTagKeyList_,
+		"TagKeyType":                                   sTagKeyType_,
+		"TagList":                                      sTagList_,
+		"TagResourceRequest":                           sTagResourceRequest_,
+		"TagValueType":                                 sTagValueType_,
+		"UnsupportedOperationException":                sUnsupportedOperationException_,
+		"UntagResourceRequest":                         sUntagResourceRequest_,
+		"UpdateAliasRequest":                           sUpdateAliasRequest_,
+		"XksKeyAlreadyInUseException":                  sXksKeyAlreadyInUseException_,
+		"XksKeyConfigurationType":                      sXksKeyConfigurationType_,
+		"XksKeyIdType":                                 sXksKeyIdType_,
+		"XksKeyInvalidConfigurationException":          sXksKeyInvalidConfigurationException_,
+		"XksKeyNotFoundException":                      sXksKeyNotFoundException_,
 		"XksProxyIncorrectAuthenticationCredentialException":      sXksProxyIncorrectAuthenticationCredentialException_,
 		"XksProxyInvalidConfigurationException":                   sXksProxyInvalidConfigurationException_,
 		"XksProxyInvalidResponseException":                        sXksProxyInvalidResponseException_,

@@ -2,9 +2,30 @@
 
 package kmsapi
 
+import "time"
+
+// AliasListEntry is the model shape AliasListEntry.
+type AliasListEntry struct {
+	AliasName       string
+	AliasArn        string
+	TargetKeyId     string
+	CreationDate    *time.Time
+	LastUpdatedDate *time.Time
+}
+
 // AlreadyExistsException is the model shape AlreadyExistsException.
 type AlreadyExistsException struct {
 	Message string
+}
+
+// CancelKeyDeletionRequest is the model shape CancelKeyDeletionRequest.
+type CancelKeyDeletionRequest struct {
+	KeyId string
+}
+
+// CancelKeyDeletionResponse is the model shape CancelKeyDeletionResponse.
+type CancelKeyDeletionResponse struct {
+	KeyId string
 }
 
 // CloudHsmClusterInUseException is the model shape CloudHsmClusterInUseException.
@@ -37,6 +58,50 @@ type ConflictException struct {
 	Message string
 }
 
+// CreateAliasRequest is the model shape CreateAliasRequest.
+type CreateAliasRequest struct {
+	AliasName   string
+	TargetKeyId string
+}
+
+// CreateGrantRequest is the model shape CreateGrantRequest.
+type CreateGrantRequest struct {
+	KeyId             string
+	GranteePrincipal  string
+	RetiringPrincipal string
+	Operations        []string
+	Constraints       *GrantConstraints
+	GrantTokens       []string
+	Name              string
+	DryRun            *bool
+}
+
+// CreateGrantResponse is the model shape CreateGrantResponse.
+type CreateGrantResponse struct {
+	GrantToken string
+	GrantId    string
+}
+
+// CreateKeyRequest is the model shape CreateKeyRequest.
+type CreateKeyRequest struct {
+	Policy                         string
+	Description                    string
+	KeyUsage                       string
+	CustomerMasterKeySpec          string
+	KeySpec                        string
+	Origin                         string
+	CustomKeyStoreId               string
+	BypassPolicyLockoutSafetyCheck *bool
+	Tags                           []Tag
+	MultiRegion                    *bool
+	XksKeyId                       string
+}
+
+// CreateKeyResponse is the model shape CreateKeyResponse.
+type CreateKeyResponse struct {
+	KeyMetadata *KeyMetadata
+}
+
 // CustomKeyStoreHasCMKsException is the model shape CustomKeyStoreHasCMKsException.
 type CustomKeyStoreHasCMKsException struct {
 	Message string
@@ -57,9 +122,56 @@ type CustomKeyStoreNotFoundException struct {
 	Message string
 }
 
+// DecryptRequest is the model shape DecryptRequest.
+type DecryptRequest struct {
+	CiphertextBlob      []byte
+	EncryptionContext   map[string]string
+	GrantTokens         []string
+	KeyId               string
+	EncryptionAlgorithm string
+	Recipient           *RecipientInfo
+	DryRun              *bool
+	DryRunModifiers     []string
+}
+
+// DecryptResponse is the model shape DecryptResponse.
+type DecryptResponse struct {
+	KeyId                  string
+	Plaintext              []byte
+	EncryptionAlgorithm    string
+	CiphertextForRecipient []byte
+	KeyMaterialId          string
+}
+
+// DeleteAliasRequest is the model shape DeleteAliasRequest.
+type DeleteAliasRequest struct {
+	AliasName string
+}
+
 // DependencyTimeoutException is the model shape DependencyTimeoutException.
 type DependencyTimeoutException struct {
 	Message string
+}
+
+// DescribeKeyRequest is the model shape DescribeKeyRequest.
+type DescribeKeyRequest struct {
+	KeyId       string
+	GrantTokens []string
+}
+
+// DescribeKeyResponse is the model shape DescribeKeyResponse.
+type DescribeKeyResponse struct {
+	KeyMetadata *KeyMetadata
+}
+
+// DisableKeyRequest is the model shape DisableKeyRequest.
+type DisableKeyRequest struct {
+	KeyId string
+}
+
+// DisableKeyRotationRequest is the model shape DisableKeyRotationRequest.
+type DisableKeyRotationRequest struct {
+	KeyId string
 }
 
 // DisabledException is the model shape DisabledException.
@@ -72,9 +184,132 @@ type DryRunOperationException struct {
 	Message string
 }
 
+// EnableKeyRequest is the model shape EnableKeyRequest.
+type EnableKeyRequest struct {
+	KeyId string
+}
+
+// EnableKeyRotationRequest is the model shape EnableKeyRotationRequest.
+type EnableKeyRotationRequest struct {
+	KeyId                string
+	RotationPeriodInDays *int32
+}
+
+// EncryptRequest is the model shape EncryptRequest.
+type EncryptRequest struct {
+	KeyId               string
+	Plaintext           []byte
+	EncryptionContext   map[string]string
+	GrantTokens         []string
+	EncryptionAlgorithm string
+	DryRun              *bool
+}
+
+// EncryptResponse is the model shape EncryptResponse.
+type EncryptResponse struct {
+	CiphertextBlob      []byte
+	KeyId               string
+	EncryptionAlgorithm string
+}
+
 // ExpiredImportTokenException is the model shape ExpiredImportTokenException.
 type ExpiredImportTokenException struct {
 	Message string
+}
+
+// GenerateDataKeyRequest is the model shape GenerateDataKeyRequest.
+type GenerateDataKeyRequest struct {
+	KeyId             string
+	EncryptionContext map[string]string
+	NumberOfBytes     *int32
+	KeySpec           string
+	GrantTokens       []string
+	Recipient         *RecipientInfo
+	DryRun            *bool
+}
+
+// GenerateDataKeyResponse is the model shape GenerateDataKeyResponse.
+type GenerateDataKeyResponse struct {
+	CiphertextBlob         []byte
+	Plaintext              []byte
+	KeyId                  string
+	CiphertextForRecipient []byte
+	KeyMaterialId          string
+}
+
+// GenerateDataKeyWithoutPlaintextRequest is the model shape GenerateDataKeyWithoutPlaintextRequest.
+type GenerateDataKeyWithoutPlaintextRequest struct {
+	KeyId             string
+	EncryptionContext map[string]string
+	KeySpec           string
+	NumberOfBytes     *int32
+	GrantTokens       []string
+	DryRun            *bool
+}
+
+// GenerateDataKeyWithoutPlaintextResponse is the model shape GenerateDataKeyWithoutPlaintextResponse.
+type GenerateDataKeyWithoutPlaintextResponse struct {
+	CiphertextBlob []byte
+	KeyId          string
+	KeyMaterialId  string
+}
+
+// GenerateRandomRequest is the model shape GenerateRandomRequest.
+type GenerateRandomRequest struct {
+	NumberOfBytes    *int32
+	CustomKeyStoreId string
+	Recipient        *RecipientInfo
+}
+
+// GenerateRandomResponse is the model shape GenerateRandomResponse.
+type GenerateRandomResponse struct {
+	Plaintext              []byte
+	CiphertextForRecipient []byte
+}
+
+// GetKeyPolicyRequest is the model shape GetKeyPolicyRequest.
+type GetKeyPolicyRequest struct {
+	KeyId      string
+	PolicyName string
+}
+
+// GetKeyPolicyResponse is the model shape GetKeyPolicyResponse.
+type GetKeyPolicyResponse struct {
+	Policy     string
+	PolicyName string
+}
+
+// GetKeyRotationStatusRequest is the model shape GetKeyRotationStatusRequest.
+type GetKeyRotationStatusRequest struct {
+	KeyId string
+}
+
+// GetKeyRotationStatusResponse is the model shape GetKeyRotationStatusResponse.
+type GetKeyRotationStatusResponse struct {
+	KeyRotationEnabled        *bool
+	KeyId                     string
+	RotationPeriodInDays      *int32
+	NextRotationDate          *time.Time
+	OnDemandRotationStartDate *time.Time
+}
+
+// GrantConstraints is the model shape GrantConstraints.
+type GrantConstraints struct {
+	EncryptionContextSubset map[string]string
+	EncryptionContextEquals map[string]string
+}
+
+// GrantListEntry is the model shape GrantListEntry.
+type GrantListEntry struct {
+	KeyId             string
+	GrantId           string
+	Name              string
+	CreationDate      *time.Time
+	GranteePrincipal  string
+	RetiringPrincipal string
+	IssuingAccount    string
+	Operations        []string
+	Constraints       *GrantConstraints
 }
 
 // IncorrectKeyException is the model shape IncorrectKeyException.
@@ -152,6 +387,42 @@ type KMSInvalidStateException struct {
 	Message string
 }
 
+// KeyListEntry is the model shape KeyListEntry.
+type KeyListEntry struct {
+	KeyId  string
+	KeyArn string
+}
+
+// KeyMetadata is the model shape KeyMetadata.
+type KeyMetadata struct {
+	AWSAccountId                string
+	KeyId                       string
+	Arn                         string
+	CreationDate                *time.Time
+	Enabled                     *bool
+	Description                 string
+	KeyUsage                    string
+	KeyState                    string
+	DeletionDate                *time.Time
+	ValidTo                     *time.Time
+	Origin                      string
+	CustomKeyStoreId            string
+	CloudHsmClusterId           string
+	ExpirationModel             string
+	KeyManager                  string
+	CustomerMasterKeySpec       string
+	KeySpec                     string
+	EncryptionAlgorithms        []string
+	SigningAlgorithms           []string
+	KeyAgreementAlgorithms      []string
+	MultiRegion                 *bool
+	MultiRegionConfiguration    *MultiRegionConfiguration
+	PendingDeletionWindowInDays *int32
+	MacAlgorithms               []string
+	XksKeyConfiguration         *XksKeyConfigurationType
+	CurrentKeyMaterialId        string
+}
+
 // KeyUnavailableException is the model shape KeyUnavailableException.
 type KeyUnavailableException struct {
 	Message string
@@ -162,9 +433,93 @@ type LimitExceededException struct {
 	Message string
 }
 
+// ListAliasesRequest is the model shape ListAliasesRequest.
+type ListAliasesRequest struct {
+	KeyId  string
+	Limit  *int32
+	Marker string
+}
+
+// ListAliasesResponse is the model shape ListAliasesResponse.
+type ListAliasesResponse struct {
+	Aliases    []AliasListEntry
+	NextMarker string
+	Truncated  *bool
+}
+
+// ListGrantsRequest is the model shape ListGrantsRequest.
+type ListGrantsRequest struct {
+	Limit            *int32
+	Marker           string
+	KeyId            string
+	GrantId          string
+	GranteePrincipal string
+}
+
+// ListGrantsResponse is the model shape ListGrantsResponse.
+type ListGrantsResponse struct {
+	Grants     []GrantListEntry
+	NextMarker string
+	Truncated  *bool
+}
+
+// ListKeyPoliciesRequest is the model shape ListKeyPoliciesRequest.
+type ListKeyPoliciesRequest struct {
+	KeyId  string
+	Limit  *int32
+	Marker string
+}
+
+// ListKeyPoliciesResponse is the model shape ListKeyPoliciesResponse.
+type ListKeyPoliciesResponse struct {
+	PolicyNames []string
+	NextMarker  string
+	Truncated   *bool
+}
+
+// ListKeysRequest is the model shape ListKeysRequest.
+type ListKeysRequest struct {
+	Limit  *int32
+	Marker string
+}
+
+// ListKeysResponse is the model shape ListKeysResponse.
+type ListKeysResponse struct {
+	Keys       []KeyListEntry
+	NextMarker string
+	Truncated  *bool
+}
+
+// ListResourceTagsRequest is the model shape ListResourceTagsRequest.
+type ListResourceTagsRequest struct {
+	KeyId  string
+	Limit  *int32
+	Marker string
+}
+
+// ListResourceTagsResponse is the model shape ListResourceTagsResponse.
+type ListResourceTagsResponse struct {
+	Tags       []Tag
+	NextMarker string
+	Truncated  *bool
+}
+
 // MalformedPolicyDocumentException is the model shape MalformedPolicyDocumentException.
 type MalformedPolicyDocumentException struct {
 	Message string
+}
+
+// MultiRegionConfiguration is the model shape MultiRegionConfiguration.
+type MultiRegionConfiguration struct {
+	MultiRegionKeyType string
+	PrimaryKey         *MultiRegionKey
+	ReplicaKeys        []MultiRegionKey
+}
+
+// MultiRegionKey is the model shape MultiRegionKey.
+type MultiRegionKey struct {
+	Arn    string
+	Region string
 }
 
 // NotFoundException is the model shape NotFoundException.
@@ -172,9 +527,89 @@ type NotFoundException struct {
 	Message string
 }
 
+// PutKeyPolicyRequest is the model shape PutKeyPolicyRequest.
+type PutKeyPolicyRequest struct {
+	KeyId                          string
+	PolicyName                     string
+	Policy                         string
+	BypassPolicyLockoutSafetyCheck *bool
+}
+
+// ReEncryptRequest is the model shape ReEncryptRequest.
+type ReEncryptRequest struct {
+	CiphertextBlob                 []byte
+	SourceEncryptionContext        map[string]string
+	SourceKeyId                    string
+	DestinationKeyId               string
+	DestinationEncryptionContext   map[string]string
+	SourceEncryptionAlgorithm      string
+	DestinationEncryptionAlgorithm string
+	GrantTokens                    []string
+	DryRun                         *bool
+	DryRunModifiers                []string
+}
+
+// ReEncryptResponse is the model shape ReEncryptResponse.
+type ReEncryptResponse struct {
+	CiphertextBlob                 []byte
+	SourceKeyId                    string
+	KeyId                          string
+	SourceEncryptionAlgorithm      string
+	DestinationEncryptionAlgorithm string
+	SourceKeyMaterialId            string
+	DestinationKeyMaterialId       string
+}
+
+// RecipientInfo is the model shape RecipientInfo.
+type RecipientInfo struct {
+	KeyEncryptionAlgorithm string
+	AttestationDocument    []byte
+}
+
+// RetireGrantRequest is the model shape RetireGrantRequest.
+type RetireGrantRequest struct {
+	GrantToken string
+	KeyId      string
+	GrantId    string
+	DryRun     *bool
+}
+
+// RevokeGrantRequest is the model shape RevokeGrantRequest.
+type RevokeGrantRequest struct {
+	KeyId   string
+	GrantId string
+	DryRun  *bool
+}
+
+// ScheduleKeyDeletionRequest is the model shape ScheduleKeyDeletionRequest.
+type ScheduleKeyDeletionRequest struct {
+	KeyId               string
+	PendingWindowInDays *int32
+}
+
+// ScheduleKeyDeletionResponse is the model shape ScheduleKeyDeletionResponse.
+type ScheduleKeyDeletionResponse struct {
+	KeyId               string
+	DeletionDate        *time.Time
+	KeyState            string
+	PendingWindowInDays *int32
+}
+
+// Tag is the model shape Tag.
+type Tag struct {
+	TagKey   string
+	TagValue string
+}
+
 // TagException is the model shape TagException.
 type TagException struct {
 	Message string
+}
+
+// TagResourceRequest is the model shape TagResourceRequest.
+type TagResourceRequest struct {
+	KeyId string
+	Tags  []Tag
 }
 
 // UnsupportedOperationException is the model shape UnsupportedOperationException.
@@ -182,9 +617,26 @@ type UnsupportedOperationException struct {
 	Message string
 }
 
+// UntagResourceRequest is the model shape UntagResourceRequest.
+type UntagResourceRequest struct {
+	KeyId   string
+	TagKeys []string
+}
+
+// UpdateAliasRequest is the model shape UpdateAliasRequest.
+type UpdateAliasRequest struct {
+	AliasName   string
+	TargetKeyId string
+}
+
 // XksKeyAlreadyInUseException is the model shape XksKeyAlreadyInUseException.
 type XksKeyAlreadyInUseException struct {
 	Message string
+}
+
+// XksKeyConfigurationType is the model shape XksKeyConfigurationType.
+type XksKeyConfigurationType struct {
+	Id string
 }
 
 // XksKeyInvalidConfigurationException is the model shape XksKeyInvalidConfigurationException.
@@ -241,3 +693,162 @@ type XksProxyVpcEndpointServiceInvalidConfigurationException struct {
 type XksProxyVpcEndpointServiceNotFoundException struct {
 	Message string
 }
+
+// Values of CustomerMasterKeySpec.
+const (
+	CustomerMasterKeySpecRSA2048          = "RSA_2048"
+	CustomerMasterKeySpecRSA3072          = "RSA_3072"
+	CustomerMasterKeySpecRSA4096          = "RSA_4096"
+	CustomerMasterKeySpecECCNISTP256      = "ECC_NIST_P256"
+	CustomerMasterKeySpecECCNISTP384      = "ECC_NIST_P384"
+	CustomerMasterKeySpecECCNISTP521      = "ECC_NIST_P521"
+	CustomerMasterKeySpecECCSECGP256K1    = "ECC_SECG_P256K1"
+	CustomerMasterKeySpecSYMMETRICDEFAULT = "SYMMETRIC_DEFAULT"
+	CustomerMasterKeySpecHMAC224          = "HMAC_224"
+	CustomerMasterKeySpecHMAC256          = "HMAC_256"
+	CustomerMasterKeySpecHMAC384          = "HMAC_384"
+	CustomerMasterKeySpecHMAC512          = "HMAC_512"
+	CustomerMasterKeySpecSM2              = "SM2"
+)
+
+// Values of DataKeySpec.
+const (
+	DataKeySpecAES256 = "AES_256"
+	DataKeySpecAES128 = "AES_128"
+)
+
+// Values of DryRunModifierType.
+const (
+	DryRunModifierTypeIGNORECIPHERTEXT = "IGNORE_CIPHERTEXT"
+)
+
+// Values of EncryptionAlgorithmSpec.
+const (
+	EncryptionAlgorithmSpecSYMMETRICDEFAULT = "SYMMETRIC_DEFAULT"
+	EncryptionAlgorithmSpecRSAESOAEPSHA1    = "RSAES_OAEP_SHA_1"
+	EncryptionAlgorithmSpecRSAESOAEPSHA256  = "RSAES_OAEP_SHA_256"
+	EncryptionAlgorithmSpecSM2PKE           = "SM2PKE"
+)
+
+// Values of ExpirationModelType.
+const (
+	ExpirationModelTypeKEYMATERIALEXPIRES       = "KEY_MATERIAL_EXPIRES"
+	ExpirationModelTypeKEYMATERIALDOESNOTEXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+)
+
+// Values of GrantOperation.
+const (
+	GrantOperationDecrypt                             = "Decrypt"
+	GrantOperationEncrypt                             = "Encrypt"
+	GrantOperationGenerateDataKey                     = "GenerateDataKey"
+	GrantOperationGenerateDataKeyWithoutPlaintext     = "GenerateDataKeyWithoutPlaintext"
+	GrantOperationReEncryptFrom                       = "ReEncryptFrom"
+	GrantOperationReEncryptTo                         = "ReEncryptTo"
+	GrantOperationSign                                = "Sign"
+	GrantOperationVerify                              = "Verify"
+	GrantOperationGetPublicKey                        = "GetPublicKey"
+	GrantOperationCreateGrant                         = "CreateGrant"
+	GrantOperationRetireGrant                         = "RetireGrant"
+	GrantOperationDescribeKey                         = "DescribeKey"
+	GrantOperationGenerateDataKeyPair                 = "GenerateDataKeyPair"
+	GrantOperationGenerateDataKeyPairWithoutPlaintext = "GenerateDataKeyPairWithoutPlaintext"
+	GrantOperationGenerateMac                         = "GenerateMac"
+	GrantOperationVerifyMac                           = "VerifyMac"
+	GrantOperationDeriveSharedSecret                  = "DeriveSharedSecret"
+)
+
+// Values of KeyAgreementAlgorithmSpec.
+const (
+	KeyAgreementAlgorithmSpecECDH = "ECDH"
+)
+
+// Values of KeyEncryptionMechanism.
+const (
+	KeyEncryptionMechanismRSAESOAEPSHA256 = "RSAES_OAEP_SHA_256"
+)
+
+// Values of KeyManagerType.
+const (
+	KeyManagerTypeAWS      = "AWS"
+	KeyManagerTypeCUSTOMER = "CUSTOMER"
+)
+
+// Values of KeySpec.
+const (
+	KeySpecRSA2048             = "RSA_2048"
+	KeySpecRSA3072             = "RSA_3072"
+	KeySpecRSA4096             = "RSA_4096"
+	KeySpecECCNISTP256         = "ECC_NIST_P256"
+	KeySpecECCNISTP384         = "ECC_NIST_P384"
+	KeySpecECCNISTP521         = "ECC_NIST_P521"
+	KeySpecECCSECGP256K1       = "ECC_SECG_P256K1"
+	KeySpecSYMMETRICDEFAULT    = "SYMMETRIC_DEFAULT"
+	KeySpecHMAC224             = "HMAC_224"
+	KeySpecHMAC256             = "HMAC_256"
+	KeySpecHMAC384             = "HMAC_384"
+	KeySpecHMAC512             = "HMAC_512"
+	KeySpecSM2                 = "SM2"
+	KeySpecMLDSA44             = "ML_DSA_44"
+	KeySpecMLDSA65             = "ML_DSA_65"
+	KeySpecMLDSA87             = "ML_DSA_87"
+	KeySpecECCNISTEDWARDS25519 = "ECC_NIST_EDWARDS25519"
+)
+
+// Values of KeyState.
+const (
+	KeyStateCreating               = "Creating"
+	KeyStateEnabled                = "Enabled"
+	KeyStateDisabled               = "Disabled"
+	KeyStatePendingDeletion        = "PendingDeletion"
+	KeyStatePendingImport          = "PendingImport"
+	KeyStatePendingReplicaDeletion = "PendingReplicaDeletion"
+	KeyStateUnavailable            = "Unavailable"
+	KeyStateUpdating               = "Updating"
+)
+
+// Values of KeyUsageType.
+const (
+	KeyUsageTypeSIGNVERIFY        = "SIGN_VERIFY"
+	KeyUsageTypeENCRYPTDECRYPT    = "ENCRYPT_DECRYPT"
+	KeyUsageTypeGENERATEVERIFYMAC = "GENERATE_VERIFY_MAC"
+	KeyUsageTypeKEYAGREEMENT      = "KEY_AGREEMENT"
+)
+
+// Values of MacAlgorithmSpec.
+const (
+	MacAlgorithmSpecHMACSHA224 = "HMAC_SHA_224"
+	MacAlgorithmSpecHMACSHA256 = "HMAC_SHA_256"
+	MacAlgorithmSpecHMACSHA384 = "HMAC_SHA_384"
+	MacAlgorithmSpecHMACSHA512 = "HMAC_SHA_512"
+)
+
+// Values of MultiRegionKeyType.
+const (
+	MultiRegionKeyTypePRIMARY = "PRIMARY"
+	MultiRegionKeyTypeREPLICA = "REPLICA"
+)
+
+// Values of OriginType.
+const (
+	OriginTypeAWSKMS           = "AWS_KMS"
+	OriginTypeEXTERNAL         = "EXTERNAL"
+	OriginTypeAWSCLOUDHSM      = "AWS_CLOUDHSM"
+	OriginTypeEXTERNALKEYSTORE = "EXTERNAL_KEY_STORE"
+)
+
+// Values of SigningAlgorithmSpec.
+const (
+	SigningAlgorithmSpecRSASSAPSSSHA256      = "RSASSA_PSS_SHA_256"
+	SigningAlgorithmSpecRSASSAPSSSHA384      = "RSASSA_PSS_SHA_384"
+	SigningAlgorithmSpecRSASSAPSSSHA512      = "RSASSA_PSS_SHA_512"
+	SigningAlgorithmSpecRSASSAPKCS1V15SHA256 = "RSASSA_PKCS1_V1_5_SHA_256"
+	SigningAlgorithmSpecRSASSAPKCS1V15SHA384 = "RSASSA_PKCS1_V1_5_SHA_384"
+	SigningAlgorithmSpecRSASSAPKCS1V15SHA512 = "RSASSA_PKCS1_V1_5_SHA_512"
+	SigningAlgorithmSpecECDSASHA256          = "ECDSA_SHA_256"
+	SigningAlgorithmSpecECDSASHA384          = "ECDSA_SHA_384"
+	SigningAlgorithmSpecECDSASHA512          = "ECDSA_SHA_512"
+	SigningAlgorithmSpecSM2DSA               = "SM2DSA"
+	SigningAlgorithmSpecMLDSASHAKE256        = "ML_DSA_SHAKE_256"
+	SigningAlgorithmSpecED25519SHA512        = "ED25519_SHA_512"
+	SigningAlgorithmSpecED25519PHSHA512      = "ED25519_PH_SHA_512"
+)
