@@ -12,12 +12,9 @@ import (
 	"github.com/kiln-dev/kiln/internal/store"
 )
 
-// Volumes and snapshots are taggable resources (CreateTags, DescribeTags,
-// TagSpecifications): their ID prefixes and not-found codes join the
-// tables of tags.go and create_tags.go here, next to the records.
+// Volumes and snapshots are taggable (tags.go lists their ID prefixes);
+// CreateTags answers these codes for missing ones.
 func init() {
-	resourceTypes["vol"] = struct{ typ, kind string }{"volume", ebs.VolumeKind}
-	resourceTypes["snap"] = struct{ typ, kind string }{"snapshot", ebs.SnapshotKind}
 	notFoundCodes["volume"] = "InvalidVolume.NotFound"
 	notFoundCodes["snapshot"] = "InvalidSnapshot.NotFound"
 }
