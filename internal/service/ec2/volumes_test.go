@@ -520,7 +520,9 @@ func TestAttachDetachVolume(t *testing.T) {
 	err = h.s.DeleteVolume(h.ctx, &ec2api.DeleteVolumeRequest{VolumeId: v.VolumeId})
 	sgWantCode(t, err, "VolumeInUse", inst)
 
-	detach := func(in ec2api.DetachVolumeRequest) (*ec2api.VolumeAttachment, error) { return h.s.DetachVolume(h.ctx, &in) }
+	detach := func(in ec2api.DetachVolumeRequest) (*ec2api.VolumeAttachment, error) {
+		return h.s.DetachVolume(h.ctx, &in)
+	}
 	_, err = detach(ec2api.DetachVolumeRequest{VolumeId: v.VolumeId, InstanceId: instB})
 	sgWantCode(t, err, "InvalidAttachment.NotFound", instB)
 	_, err = detach(ec2api.DetachVolumeRequest{VolumeId: v.VolumeId, Device: "/dev/sdz"})
