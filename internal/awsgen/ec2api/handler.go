@@ -53,6 +53,26 @@ type Handler interface {
 	DisableImageDeprecation(ctx context.Context, in *DisableImageDeprecationRequest) (*DisableImageDeprecationResult, error)
 	EnableImageDeregistrationProtection(ctx context.Context, in *EnableImageDeregistrationProtectionRequest) (*EnableImageDeregistrationProtectionResult, error)
 	DisableImageDeregistrationProtection(ctx context.Context, in *DisableImageDeregistrationProtectionRequest) (*DisableImageDeregistrationProtectionResult, error)
+	CreateVolume(ctx context.Context, in *CreateVolumeRequest) (*Volume, error)
+	AttachVolume(ctx context.Context, in *AttachVolumeRequest) (*VolumeAttachment, error)
+	DetachVolume(ctx context.Context, in *DetachVolumeRequest) (*VolumeAttachment, error)
+	DeleteVolume(ctx context.Context, in *DeleteVolumeRequest) error
+	ModifyVolume(ctx context.Context, in *ModifyVolumeRequest) (*ModifyVolumeResult, error)
+	DescribeVolumes(ctx context.Context, in *DescribeVolumesRequest) (*DescribeVolumesResult, error)
+	DescribeVolumesModifications(ctx context.Context, in *DescribeVolumesModificationsRequest) (*DescribeVolumesModificationsResult, error)
+	CreateSnapshot(ctx context.Context, in *CreateSnapshotRequest) (*Snapshot, error)
+	CopySnapshot(ctx context.Context, in *CopySnapshotRequest) (*CopySnapshotResult, error)
+	DeleteSnapshot(ctx context.Context, in *DeleteSnapshotRequest) error
+	DescribeSnapshots(ctx context.Context, in *DescribeSnapshotsRequest) (*DescribeSnapshotsResult, error)
+	ModifySnapshotAttribute(ctx context.Context, in *ModifySnapshotAttributeRequest) error
+	DescribeSnapshotAttribute(ctx context.Context, in *DescribeSnapshotAttributeRequest) (*DescribeSnapshotAttributeResult, error)
+	ResetSnapshotAttribute(ctx context.Context, in *ResetSnapshotAttributeRequest) error
+	GetEbsEncryptionByDefault(ctx context.Context, in *GetEbsEncryptionByDefaultRequest) (*GetEbsEncryptionByDefaultResult, error)
+	EnableEbsEncryptionByDefault(ctx context.Context, in *EnableEbsEncryptionByDefaultRequest) (*EnableEbsEncryptionByDefaultResult, error)
+	DisableEbsEncryptionByDefault(ctx context.Context, in *DisableEbsEncryptionByDefaultRequest) (*DisableEbsEncryptionByDefaultResult, error)
+	GetEbsDefaultKmsKeyId(ctx context.Context, in *GetEbsDefaultKmsKeyIdRequest) (*GetEbsDefaultKmsKeyIdResult, error)
+	ModifyEbsDefaultKmsKeyId(ctx context.Context, in *ModifyEbsDefaultKmsKeyIdRequest) (*ModifyEbsDefaultKmsKeyIdResult, error)
+	ResetEbsDefaultKmsKeyId(ctx context.Context, in *ResetEbsDefaultKmsKeyIdRequest) (*ResetEbsDefaultKmsKeyIdResult, error)
 }
 
 // Handlers adapts h to the generic handler table the API layer dispatches on.
@@ -181,6 +201,66 @@ func Handlers(h Handler) map[string]shape.HandlerFunc {
 		},
 		"DisableImageDeregistrationProtection": func(ctx context.Context, in any) (any, error) {
 			return h.DisableImageDeregistrationProtection(ctx, inputOf[DisableImageDeregistrationProtectionRequest](in))
+		},
+		"CreateVolume": func(ctx context.Context, in any) (any, error) {
+			return h.CreateVolume(ctx, inputOf[CreateVolumeRequest](in))
+		},
+		"AttachVolume": func(ctx context.Context, in any) (any, error) {
+			return h.AttachVolume(ctx, inputOf[AttachVolumeRequest](in))
+		},
+		"DetachVolume": func(ctx context.Context, in any) (any, error) {
+			return h.DetachVolume(ctx, inputOf[DetachVolumeRequest](in))
+		},
+		"DeleteVolume": func(ctx context.Context, in any) (any, error) {
+			return nil, h.DeleteVolume(ctx, inputOf[DeleteVolumeRequest](in))
+		},
+		"ModifyVolume": func(ctx context.Context, in any) (any, error) {
+			return h.ModifyVolume(ctx, inputOf[ModifyVolumeRequest](in))
+		},
+		"DescribeVolumes": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeVolumes(ctx, inputOf[DescribeVolumesRequest](in))
+		},
+		"DescribeVolumesModifications": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeVolumesModifications(ctx, inputOf[DescribeVolumesModificationsRequest](in))
+		},
+		"CreateSnapshot": func(ctx context.Context, in any) (any, error) {
+			return h.CreateSnapshot(ctx, inputOf[CreateSnapshotRequest](in))
+		},
+		"CopySnapshot": func(ctx context.Context, in any) (any, error) {
+			return h.CopySnapshot(ctx, inputOf[CopySnapshotRequest](in))
+		},
+		"DeleteSnapshot": func(ctx context.Context, in any) (any, error) {
+			return nil, h.DeleteSnapshot(ctx, inputOf[DeleteSnapshotRequest](in))
+		},
+		"DescribeSnapshots": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeSnapshots(ctx, inputOf[DescribeSnapshotsRequest](in))
+		},
+		"ModifySnapshotAttribute": func(ctx context.Context, in any) (any, error) {
+			return nil, h.ModifySnapshotAttribute(ctx, inputOf[ModifySnapshotAttributeRequest](in))
+		},
+		"DescribeSnapshotAttribute": func(ctx context.Context, in any) (any, error) {
+			return h.DescribeSnapshotAttribute(ctx, inputOf[DescribeSnapshotAttributeRequest](in))
+		},
+		"ResetSnapshotAttribute": func(ctx context.Context, in any) (any, error) {
+			return nil, h.ResetSnapshotAttribute(ctx, inputOf[ResetSnapshotAttributeRequest](in))
+		},
+		"GetEbsEncryptionByDefault": func(ctx context.Context, in any) (any, error) {
+			return h.GetEbsEncryptionByDefault(ctx, inputOf[GetEbsEncryptionByDefaultRequest](in))
+		},
+		"EnableEbsEncryptionByDefault": func(ctx context.Context, in any) (any, error) {
+			return h.EnableEbsEncryptionByDefault(ctx, inputOf[EnableEbsEncryptionByDefaultRequest](in))
+		},
+		"DisableEbsEncryptionByDefault": func(ctx context.Context, in any) (any, error) {
+			return h.DisableEbsEncryptionByDefault(ctx, inputOf[DisableEbsEncryptionByDefaultRequest](in))
+		},
+		"GetEbsDefaultKmsKeyId": func(ctx context.Context, in any) (any, error) {
+			return h.GetEbsDefaultKmsKeyId(ctx, inputOf[GetEbsDefaultKmsKeyIdRequest](in))
+		},
+		"ModifyEbsDefaultKmsKeyId": func(ctx context.Context, in any) (any, error) {
+			return h.ModifyEbsDefaultKmsKeyId(ctx, inputOf[ModifyEbsDefaultKmsKeyIdRequest](in))
+		},
+		"ResetEbsDefaultKmsKeyId": func(ctx context.Context, in any) (any, error) {
+			return h.ResetEbsDefaultKmsKeyId(ctx, inputOf[ResetEbsDefaultKmsKeyIdRequest](in))
 		},
 	}
 }

@@ -20,6 +20,7 @@ var (
 	sArchitectureType_                                      = &shape.Shape{Name: "ArchitectureType", Kind: shape.String, Enum: []string{"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"}}
 	sArchitectureTypeList_                                  = &shape.Shape{Name: "ArchitectureTypeList", Kind: shape.List}
 	sArchitectureValues_                                    = &shape.Shape{Name: "ArchitectureValues", Kind: shape.String, Enum: []string{"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"}}
+	sAttachVolumeRequest_                                   = &shape.Shape{Name: "AttachVolumeRequest", Kind: shape.Structure}
 	sAttachmentLimitType_                                   = &shape.Shape{Name: "AttachmentLimitType", Kind: shape.String, Enum: []string{"shared", "dedicated"}}
 	sAttachmentStatus_                                      = &shape.Shape{Name: "AttachmentStatus", Kind: shape.String, Enum: []string{"attaching", "attached", "detaching", "detached"}}
 	sAttributeBooleanValue_                                 = &shape.Shape{Name: "AttributeBooleanValue", Kind: shape.Structure}
@@ -36,6 +37,7 @@ var (
 	sAvailabilityZoneList_                                  = &shape.Shape{Name: "AvailabilityZoneList", Kind: shape.List}
 	sAvailabilityZoneMessage_                               = &shape.Shape{Name: "AvailabilityZoneMessage", Kind: shape.Structure}
 	sAvailabilityZoneMessageList_                           = &shape.Shape{Name: "AvailabilityZoneMessageList", Kind: shape.List}
+	sAvailabilityZoneName_                                  = &shape.Shape{Name: "AvailabilityZoneName", Kind: shape.String}
 	sAvailabilityZoneOptInStatus_                           = &shape.Shape{Name: "AvailabilityZoneOptInStatus", Kind: shape.String, Enum: []string{"opt-in-not-required", "opted-in", "not-opted-in"}}
 	sAvailabilityZoneState_                                 = &shape.Shape{Name: "AvailabilityZoneState", Kind: shape.String, Enum: []string{"available", "information", "impaired", "unavailable", "constrained"}}
 	sAvailabilityZoneSubGeography_                          = &shape.Shape{Name: "AvailabilityZoneSubGeography", Kind: shape.Structure}
@@ -59,6 +61,7 @@ var (
 	sBootModeType_                                          = &shape.Shape{Name: "BootModeType", Kind: shape.String, Enum: []string{"legacy-bios", "uefi"}}
 	sBootModeTypeList_                                      = &shape.Shape{Name: "BootModeTypeList", Kind: shape.List}
 	sBootModeValues_                                        = &shape.Shape{Name: "BootModeValues", Kind: shape.String, Enum: []string{"legacy-bios", "uefi", "uefi-preferred"}}
+	sBoxedInteger_                                          = &shape.Shape{Name: "BoxedInteger", Kind: shape.Integer}
 	sBurstablePerformanceFlag_                              = &shape.Shape{Name: "BurstablePerformanceFlag", Kind: shape.Boolean}
 	sCapacityReservationId_                                 = &shape.Shape{Name: "CapacityReservationId", Kind: shape.String}
 	sCapacityReservationPreference_                         = &shape.Shape{Name: "CapacityReservationPreference", Kind: shape.String, Enum: []string{"capacity-reservations-only", "open", "none"}}
@@ -72,6 +75,9 @@ var (
 	sCopyImageClientToken_                                  = &shape.Shape{Name: "CopyImageClientToken", Kind: shape.String, Min: 0, HasMin: true, Max: 128, HasMax: true}
 	sCopyImageRequest_                                      = &shape.Shape{Name: "CopyImageRequest", Kind: shape.Structure}
 	sCopyImageResult_                                       = &shape.Shape{Name: "CopyImageResult", Kind: shape.Structure}
+	sCopySnapshotRequest_                                   = &shape.Shape{Name: "CopySnapshotRequest", Kind: shape.Structure}
+	sCopySnapshotRequestPSU_                                = &shape.Shape{Name: "CopySnapshotRequestPSU", Kind: shape.String, Sensitive: true}
+	sCopySnapshotResult_                                    = &shape.Shape{Name: "CopySnapshotResult", Kind: shape.Structure}
 	sCoreCount_                                             = &shape.Shape{Name: "CoreCount", Kind: shape.Integer}
 	sCoreCountList_                                         = &shape.Shape{Name: "CoreCountList", Kind: shape.List}
 	sCpuManufacturerName_                                   = &shape.Shape{Name: "CpuManufacturerName", Kind: shape.String}
@@ -82,7 +88,12 @@ var (
 	sCreateKeyPairRequest_                                  = &shape.Shape{Name: "CreateKeyPairRequest", Kind: shape.Structure}
 	sCreateSecurityGroupRequest_                            = &shape.Shape{Name: "CreateSecurityGroupRequest", Kind: shape.Structure}
 	sCreateSecurityGroupResult_                             = &shape.Shape{Name: "CreateSecurityGroupResult", Kind: shape.Structure}
+	sCreateSnapshotRequest_                                 = &shape.Shape{Name: "CreateSnapshotRequest", Kind: shape.Structure}
 	sCreateTagsRequest_                                     = &shape.Shape{Name: "CreateTagsRequest", Kind: shape.Structure}
+	sCreateVolumePermission_                                = &shape.Shape{Name: "CreateVolumePermission", Kind: shape.Structure}
+	sCreateVolumePermissionList_                            = &shape.Shape{Name: "CreateVolumePermissionList", Kind: shape.List}
+	sCreateVolumePermissionModifications_                   = &shape.Shape{Name: "CreateVolumePermissionModifications", Kind: shape.Structure}
+	sCreateVolumeRequest_                                   = &shape.Shape{Name: "CreateVolumeRequest", Kind: shape.Structure}
 	sCreditSpecificationRequest_                            = &shape.Shape{Name: "CreditSpecificationRequest", Kind: shape.Structure}
 	sCurrentGenerationFlag_                                 = &shape.Shape{Name: "CurrentGenerationFlag", Kind: shape.Boolean}
 	sDITMaxResults_                                         = &shape.Shape{Name: "DITMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 100, HasMax: true}
@@ -98,9 +109,11 @@ var (
 	sDeleteKeyPairResult_                                   = &shape.Shape{Name: "DeleteKeyPairResult", Kind: shape.Structure}
 	sDeleteSecurityGroupRequest_                            = &shape.Shape{Name: "DeleteSecurityGroupRequest", Kind: shape.Structure}
 	sDeleteSecurityGroupResult_                             = &shape.Shape{Name: "DeleteSecurityGroupResult", Kind: shape.Structure}
+	sDeleteSnapshotRequest_                                 = &shape.Shape{Name: "DeleteSnapshotRequest", Kind: shape.Structure}
 	sDeleteSnapshotResultSet_                               = &shape.Shape{Name: "DeleteSnapshotResultSet", Kind: shape.List}
 	sDeleteSnapshotReturnCode_                              = &shape.Shape{Name: "DeleteSnapshotReturnCode", Kind: shape.Structure}
 	sDeleteTagsRequest_                                     = &shape.Shape{Name: "DeleteTagsRequest", Kind: shape.Structure}
+	sDeleteVolumeRequest_                                   = &shape.Shape{Name: "DeleteVolumeRequest", Kind: shape.Structure}
 	sDeregisterImageRequest_                                = &shape.Shape{Name: "DeregisterImageRequest", Kind: shape.Structure}
 	sDeregisterImageResult_                                 = &shape.Shape{Name: "DeregisterImageResult", Kind: shape.Structure}
 	sDescribeAccountAttributesRequest_                      = &shape.Shape{Name: "DescribeAccountAttributesRequest", Kind: shape.Structure}
@@ -123,15 +136,26 @@ var (
 	sDescribeSecurityGroupsMaxResults_                      = &shape.Shape{Name: "DescribeSecurityGroupsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
 	sDescribeSecurityGroupsRequest_                         = &shape.Shape{Name: "DescribeSecurityGroupsRequest", Kind: shape.Structure}
 	sDescribeSecurityGroupsResult_                          = &shape.Shape{Name: "DescribeSecurityGroupsResult", Kind: shape.Structure}
+	sDescribeSnapshotAttributeRequest_                      = &shape.Shape{Name: "DescribeSnapshotAttributeRequest", Kind: shape.Structure}
+	sDescribeSnapshotAttributeResult_                       = &shape.Shape{Name: "DescribeSnapshotAttributeResult", Kind: shape.Structure}
+	sDescribeSnapshotsRequest_                              = &shape.Shape{Name: "DescribeSnapshotsRequest", Kind: shape.Structure}
+	sDescribeSnapshotsResult_                               = &shape.Shape{Name: "DescribeSnapshotsResult", Kind: shape.Structure}
 	sDescribeSubnetsMaxResults_                             = &shape.Shape{Name: "DescribeSubnetsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
 	sDescribeSubnetsRequest_                                = &shape.Shape{Name: "DescribeSubnetsRequest", Kind: shape.Structure}
 	sDescribeSubnetsResult_                                 = &shape.Shape{Name: "DescribeSubnetsResult", Kind: shape.Structure}
 	sDescribeTagsRequest_                                   = &shape.Shape{Name: "DescribeTagsRequest", Kind: shape.Structure}
 	sDescribeTagsResult_                                    = &shape.Shape{Name: "DescribeTagsResult", Kind: shape.Structure}
+	sDescribeVolumesModificationsRequest_                   = &shape.Shape{Name: "DescribeVolumesModificationsRequest", Kind: shape.Structure}
+	sDescribeVolumesModificationsResult_                    = &shape.Shape{Name: "DescribeVolumesModificationsResult", Kind: shape.Structure}
+	sDescribeVolumesRequest_                                = &shape.Shape{Name: "DescribeVolumesRequest", Kind: shape.Structure}
+	sDescribeVolumesResult_                                 = &shape.Shape{Name: "DescribeVolumesResult", Kind: shape.Structure}
 	sDescribeVpcsMaxResults_                                = &shape.Shape{Name: "DescribeVpcsMaxResults", Kind: shape.Integer, Min: 5, HasMin: true, Max: 1000, HasMax: true}
 	sDescribeVpcsRequest_                                   = &shape.Shape{Name: "DescribeVpcsRequest", Kind: shape.Structure}
 	sDescribeVpcsResult_                                    = &shape.Shape{Name: "DescribeVpcsResult", Kind: shape.Structure}
+	sDetachVolumeRequest_                                   = &shape.Shape{Name: "DetachVolumeRequest", Kind: shape.Structure}
 	sDeviceType_                                            = &shape.Shape{Name: "DeviceType", Kind: shape.String, Enum: []string{"ebs", "instance-store"}}
+	sDisableEbsEncryptionByDefaultRequest_                  = &shape.Shape{Name: "DisableEbsEncryptionByDefaultRequest", Kind: shape.Structure}
+	sDisableEbsEncryptionByDefaultResult_                   = &shape.Shape{Name: "DisableEbsEncryptionByDefaultResult", Kind: shape.Structure}
 	sDisableImageDeprecationRequest_                        = &shape.Shape{Name: "DisableImageDeprecationRequest", Kind: shape.Structure}
 	sDisableImageDeprecationResult_                         = &shape.Shape{Name: "DisableImageDeprecationResult", Kind: shape.Structure}
 	sDisableImageDeregistrationProtectionRequest_           = &shape.Shape{Name: "DisableImageDeregistrationProtectionRequest", Kind: shape.Structure}
@@ -171,6 +195,8 @@ var (
 	sEnaSrdSupported_                                       = &shape.Shape{Name: "EnaSrdSupported", Kind: shape.Boolean}
 	sEnaSrdUdpSpecificationRequest_                         = &shape.Shape{Name: "EnaSrdUdpSpecificationRequest", Kind: shape.Structure}
 	sEnaSupport_                                            = &shape.Shape{Name: "EnaSupport", Kind: shape.String, Enum: []string{"unsupported", "supported", "required"}}
+	sEnableEbsEncryptionByDefaultRequest_                   = &shape.Shape{Name: "EnableEbsEncryptionByDefaultRequest", Kind: shape.Structure}
+	sEnableEbsEncryptionByDefaultResult_                    = &shape.Shape{Name: "EnableEbsEncryptionByDefaultResult", Kind: shape.Structure}
 	sEnableImageDeprecationRequest_                         = &shape.Shape{Name: "EnableImageDeprecationRequest", Kind: shape.Structure}
 	sEnableImageDeprecationResult_                          = &shape.Shape{Name: "EnableImageDeprecationResult", Kind: shape.Structure}
 	sEnableImageDeregistrationProtectionRequest_            = &shape.Shape{Name: "EnableImageDeregistrationProtectionRequest", Kind: shape.Structure}
@@ -195,6 +221,10 @@ var (
 	sFreeTierEligibleFlag_                                  = &shape.Shape{Name: "FreeTierEligibleFlag", Kind: shape.Boolean}
 	sGetConsoleOutputRequest_                               = &shape.Shape{Name: "GetConsoleOutputRequest", Kind: shape.Structure}
 	sGetConsoleOutputResult_                                = &shape.Shape{Name: "GetConsoleOutputResult", Kind: shape.Structure}
+	sGetEbsDefaultKmsKeyIdRequest_                          = &shape.Shape{Name: "GetEbsDefaultKmsKeyIdRequest", Kind: shape.Structure}
+	sGetEbsDefaultKmsKeyIdResult_                           = &shape.Shape{Name: "GetEbsDefaultKmsKeyIdResult", Kind: shape.Structure}
+	sGetEbsEncryptionByDefaultRequest_                      = &shape.Shape{Name: "GetEbsEncryptionByDefaultRequest", Kind: shape.Structure}
+	sGetEbsEncryptionByDefaultResult_                       = &shape.Shape{Name: "GetEbsEncryptionByDefaultResult", Kind: shape.Structure}
 	sGpuDeviceCount_                                        = &shape.Shape{Name: "GpuDeviceCount", Kind: shape.Integer}
 	sGpuDeviceInfo_                                         = &shape.Shape{Name: "GpuDeviceInfo", Kind: shape.Structure}
 	sGpuDeviceInfoList_                                     = &shape.Shape{Name: "GpuDeviceInfoList", Kind: shape.List}
@@ -252,6 +282,7 @@ var (
 	sInstanceBootModeValues_                                = &shape.Shape{Name: "InstanceBootModeValues", Kind: shape.String, Enum: []string{"legacy-bios", "uefi"}}
 	sInstanceEventId_                                       = &shape.Shape{Name: "InstanceEventId", Kind: shape.String}
 	sInstanceId_                                            = &shape.Shape{Name: "InstanceId", Kind: shape.String}
+	sInstanceIdForResolver_                                 = &shape.Shape{Name: "InstanceIdForResolver", Kind: shape.String}
 	sInstanceIdStringList_                                  = &shape.Shape{Name: "InstanceIdStringList", Kind: shape.List}
 	sInstanceInterruptionBehavior_                          = &shape.Shape{Name: "InstanceInterruptionBehavior", Kind: shape.String, Enum: []string{"hibernate", "stop", "terminate"}}
 	sInstanceIpv4Prefix_                                    = &shape.Shape{Name: "InstanceIpv4Prefix", Kind: shape.Structure}
@@ -372,11 +403,16 @@ var (
 	sMemoryInfo_                                            = &shape.Shape{Name: "MemoryInfo", Kind: shape.Structure}
 	sMemorySize_                                            = &shape.Shape{Name: "MemorySize", Kind: shape.Long}
 	sMillisecondDateTime_                                   = &shape.Shape{Name: "MillisecondDateTime", Kind: shape.Timestamp}
+	sModifyEbsDefaultKmsKeyIdRequest_                       = &shape.Shape{Name: "ModifyEbsDefaultKmsKeyIdRequest", Kind: shape.Structure}
+	sModifyEbsDefaultKmsKeyIdResult_                        = &shape.Shape{Name: "ModifyEbsDefaultKmsKeyIdResult", Kind: shape.Structure}
 	sModifyImageAttributeRequest_                           = &shape.Shape{Name: "ModifyImageAttributeRequest", Kind: shape.Structure}
 	sModifyInstanceAttributeRequest_                        = &shape.Shape{Name: "ModifyInstanceAttributeRequest", Kind: shape.Structure}
 	sModifyInstanceAttributeValue_                          = &shape.Shape{Name: "ModifyInstanceAttributeValue", Kind: shape.String, Sensitive: true}
 	sModifyInstanceMetadataOptionsRequest_                  = &shape.Shape{Name: "ModifyInstanceMetadataOptionsRequest", Kind: shape.Structure}
 	sModifyInstanceMetadataOptionsResult_                   = &shape.Shape{Name: "ModifyInstanceMetadataOptionsResult", Kind: shape.Structure}
+	sModifySnapshotAttributeRequest_                        = &shape.Shape{Name: "ModifySnapshotAttributeRequest", Kind: shape.Structure}
+	sModifyVolumeRequest_                                   = &shape.Shape{Name: "ModifyVolumeRequest", Kind: shape.Structure}
+	sModifyVolumeResult_                                    = &shape.Shape{Name: "ModifyVolumeResult", Kind: shape.Structure}
 	sMonitoring_                                            = &shape.Shape{Name: "Monitoring", Kind: shape.Structure}
 	sMonitoringState_                                       = &shape.Shape{Name: "MonitoringState", Kind: shape.String, Enum: []string{"disabled", "disabling", "enabled", "pending"}}
 	sNestedVirtualizationSpecification_                     = &shape.Shape{Name: "NestedVirtualizationSpecification", Kind: shape.String, Enum: []string{"enabled", "disabled"}}
@@ -447,10 +483,14 @@ var (
 	sRequestInstanceTypeList_                               = &shape.Shape{Name: "RequestInstanceTypeList", Kind: shape.List, Min: 0, HasMin: true, Max: 100, HasMax: true, LocationName: "InstanceType"}
 	sReservation_                                           = &shape.Shape{Name: "Reservation", Kind: shape.Structure}
 	sReservationList_                                       = &shape.Shape{Name: "ReservationList", Kind: shape.List}
+	sResetEbsDefaultKmsKeyIdRequest_                        = &shape.Shape{Name: "ResetEbsDefaultKmsKeyIdRequest", Kind: shape.Structure}
+	sResetEbsDefaultKmsKeyIdResult_                         = &shape.Shape{Name: "ResetEbsDefaultKmsKeyIdResult", Kind: shape.Structure}
 	sResetImageAttributeName_                               = &shape.Shape{Name: "ResetImageAttributeName", Kind: shape.String, Enum: []string{"launchPermission"}}
 	sResetImageAttributeRequest_                            = &shape.Shape{Name: "ResetImageAttributeRequest", Kind: shape.Structure}
+	sResetSnapshotAttributeRequest_                         = &shape.Shape{Name: "ResetSnapshotAttributeRequest", Kind: shape.Structure}
 	sResourceIdList_                                        = &shape.Shape{Name: "ResourceIdList", Kind: shape.List}
 	sResourceType_                                          = &shape.Shape{Name: "ResourceType", Kind: shape.String, Enum: []string{"capacity-reservation", "client-vpn-endpoint", "customer-gateway", "carrier-gateway", "coip-pool", "declarative-policies-report", "dedicated-host", "dhcp-options", "egress-only-internet-gateway", "elastic-ip", "elastic-gpu", "export-image-task", "export-instance-task", "fleet", "fpga-image", "host-reservation", "image", "image-usage-report", "import-image-task", "import-snapshot-task", "instance", "instance-event-window", "internet-gateway", "ipam", "ipam-pool", "ipam-scope", "ipv4pool-ec2", "ipv6pool-ec2", "key-pair", "launch-template", "local-gateway", "local-gateway-route-table", "local-gateway-virtual-interface", "local-gateway-virtual-interface-group", "local-gateway-route-table-vpc-association", "local-gateway-route-table-virtual-interface-group-association", "natgateway", "network-acl", "network-interface", "network-insights-analysis", "network-insights-path", "network-insights-access-scope", "network-insights-access-scope-analysis", "outpost-lag", "placement-group", "prefix-list", "replace-root-volume-task", "reserved-instances", "route-table", "security-group", "security-group-rule", "service-link-virtual-interface", "snapshot", "spot-fleet-request", "spot-instances-request", "subnet", "subnet-cidr-reservation", "traffic-mirror-filter", "traffic-mirror-session", "traffic-mirror-target", "transit-gateway", "transit-gateway-attachment", "transit-gateway-connect-peer", "transit-gateway-multicast-domain", "transit-gateway-policy-table", "transit-gateway-metering-policy", "transit-gateway-route-table", "transit-gateway-route-table-announcement", "volume", "vpc", "vpc-endpoint", "vpc-endpoint-connection", "vpc-endpoint-service", "vpc-endpoint-service-permission", "vpc-peering-connection", "vpn-connection", "vpn-gateway", "vpc-flow-log", "capacity-reservation-fleet", "traffic-mirror-filter-rule", "vpc-endpoint-connection-device-type", "verified-access-instance", "verified-access-group", "verified-access-endpoint", "verified-access-policy", "verified-access-trust-provider", "vpn-connection-device-type", "vpc-block-public-access-exclusion", "vpc-encryption-control", "route-server", "route-server-endpoint", "route-server-peer", "ipam-resource-discovery", "ipam-resource-discovery-association", "instance-connect-endpoint", "verified-access-endpoint-target", "ipam-external-resource-verification-token", "capacity-block", "mac-modification-task", "ipam-prefix-list-resolver", "ipam-policy", "ipam-prefix-list-resolver-target", "secondary-interface", "secondary-network", "secondary-subnet", "capacity-manager-data-export", "vpn-concentrator", "ipam-pool-allocation"}}
+	sRestorableByStringList_                                = &shape.Shape{Name: "RestorableByStringList", Kind: shape.List}
 	sRevokeSecurityGroupEgressRequest_                      = &shape.Shape{Name: "RevokeSecurityGroupEgressRequest", Kind: shape.Structure}
 	sRevokeSecurityGroupEgressResult_                       = &shape.Shape{Name: "RevokeSecurityGroupEgressResult", Kind: shape.Structure}
 	sRevokeSecurityGroupIngressRequest_                     = &shape.Shape{Name: "RevokeSecurityGroupIngressRequest", Kind: shape.Structure}
@@ -462,6 +502,7 @@ var (
 	sRunInstancesMonitoringEnabled_                         = &shape.Shape{Name: "RunInstancesMonitoringEnabled", Kind: shape.Structure}
 	sRunInstancesRequest_                                   = &shape.Shape{Name: "RunInstancesRequest", Kind: shape.Structure}
 	sRunInstancesUserData_                                  = &shape.Shape{Name: "RunInstancesUserData", Kind: shape.String, Sensitive: true}
+	sSSEType_                                               = &shape.Shape{Name: "SSEType", Kind: shape.String, Enum: []string{"sse-ebs", "sse-kms", "none"}}
 	sSecondaryInterfaceId_                                  = &shape.Shape{Name: "SecondaryInterfaceId", Kind: shape.String}
 	sSecondaryInterfaceStatus_                              = &shape.Shape{Name: "SecondaryInterfaceStatus", Kind: shape.String, Enum: []string{"available", "in-use"}}
 	sSecondaryInterfaceType_                                = &shape.Shape{Name: "SecondaryInterfaceType", Kind: shape.String, Enum: []string{"secondary"}}
@@ -480,9 +521,16 @@ var (
 	sSecurityGroupStringList_                               = &shape.Shape{Name: "SecurityGroupStringList", Kind: shape.List}
 	sSensitiveUserData_                                     = &shape.Shape{Name: "SensitiveUserData", Kind: shape.String, Sensitive: true}
 	sShutdownBehavior_                                      = &shape.Shape{Name: "ShutdownBehavior", Kind: shape.String, Enum: []string{"stop", "terminate"}}
+	sSnapshot_                                              = &shape.Shape{Name: "Snapshot", Kind: shape.Structure}
+	sSnapshotAttributeName_                                 = &shape.Shape{Name: "SnapshotAttributeName", Kind: shape.String, Enum: []string{"productCodes", "createVolumePermission"}}
+	sSnapshotCompletionDurationMinutesRequest_              = &shape.Shape{Name: "SnapshotCompletionDurationMinutesRequest", Kind: shape.Integer, Min: 1, HasMin: true, Max: 2880, HasMax: true}
+	sSnapshotCompletionDurationMinutesResponse_             = &shape.Shape{Name: "SnapshotCompletionDurationMinutesResponse", Kind: shape.Integer}
 	sSnapshotId_                                            = &shape.Shape{Name: "SnapshotId", Kind: shape.String}
+	sSnapshotIdStringList_                                  = &shape.Shape{Name: "SnapshotIdStringList", Kind: shape.List}
+	sSnapshotList_                                          = &shape.Shape{Name: "SnapshotList", Kind: shape.List}
 	sSnapshotLocationEnum_                                  = &shape.Shape{Name: "SnapshotLocationEnum", Kind: shape.String, Enum: []string{"regional", "local"}}
 	sSnapshotReturnCodes_                                   = &shape.Shape{Name: "SnapshotReturnCodes", Kind: shape.String, Enum: []string{"success", "skipped", "missing-permissions", "internal-error", "client-error"}}
+	sSnapshotState_                                         = &shape.Shape{Name: "SnapshotState", Kind: shape.String, Enum: []string{"pending", "completed", "error", "recoverable", "recovering"}}
 	sSpotInstanceType_                                      = &shape.Shape{Name: "SpotInstanceType", Kind: shape.String, Enum: []string{"one-time", "persistent"}}
 	sSpotMarketOptions_                                     = &shape.Shape{Name: "SpotMarketOptions", Kind: shape.Structure}
 	sStartInstancesRequest_                                 = &shape.Shape{Name: "StartInstancesRequest", Kind: shape.Structure}
@@ -492,6 +540,7 @@ var (
 	sStatusType_                                            = &shape.Shape{Name: "StatusType", Kind: shape.String, Enum: []string{"passed", "failed", "insufficient-data", "initializing"}}
 	sStopInstancesRequest_                                  = &shape.Shape{Name: "StopInstancesRequest", Kind: shape.Structure}
 	sStopInstancesResult_                                   = &shape.Shape{Name: "StopInstancesResult", Kind: shape.Structure}
+	sStorageTier_                                           = &shape.Shape{Name: "StorageTier", Kind: shape.String, Enum: []string{"archive", "standard"}}
 	sString_                                                = &shape.Shape{Name: "String", Kind: shape.String}
 	sSubnet_                                                = &shape.Shape{Name: "Subnet", Kind: shape.Structure}
 	sSubnetCidrAssociationId_                               = &shape.Shape{Name: "SubnetCidrAssociationId", Kind: shape.String}
@@ -522,6 +571,7 @@ var (
 	sTotalMediaMemory_                                      = &shape.Shape{Name: "TotalMediaMemory", Kind: shape.Integer}
 	sTotalNeuronMemory_                                     = &shape.Shape{Name: "TotalNeuronMemory", Kind: shape.Integer}
 	sTpmSupportValues_                                      = &shape.Shape{Name: "TpmSupportValues", Kind: shape.String, Enum: []string{"v2.0"}}
+	sTransferType_                                          = &shape.Shape{Name: "TransferType", Kind: shape.String, Enum: []string{"time-based", "standard"}}
 	sUsageClassType_                                        = &shape.Shape{Name: "UsageClassType", Kind: shape.String, Enum: []string{"spot", "on-demand", "capacity-block"}}
 	sUsageClassTypeList_                                    = &shape.Shape{Name: "UsageClassTypeList", Kind: shape.List}
 	sUserGroupStringList_                                   = &shape.Shape{Name: "UserGroupStringList", Kind: shape.List}
@@ -533,7 +583,18 @@ var (
 	sValueStringList_                                       = &shape.Shape{Name: "ValueStringList", Kind: shape.List}
 	sVirtualizationType_                                    = &shape.Shape{Name: "VirtualizationType", Kind: shape.String, Enum: []string{"hvm", "paravirtual"}}
 	sVirtualizationTypeList_                                = &shape.Shape{Name: "VirtualizationTypeList", Kind: shape.List}
+	sVolume_                                                = &shape.Shape{Name: "Volume", Kind: shape.Structure}
+	sVolumeAttachment_                                      = &shape.Shape{Name: "VolumeAttachment", Kind: shape.Structure}
+	sVolumeAttachmentList_                                  = &shape.Shape{Name: "VolumeAttachmentList", Kind: shape.List}
+	sVolumeAttachmentState_                                 = &shape.Shape{Name: "VolumeAttachmentState", Kind: shape.String, Enum: []string{"attaching", "attached", "detaching", "detached", "busy"}}
 	sVolumeId_                                              = &shape.Shape{Name: "VolumeId", Kind: shape.String}
+	sVolumeIdStringList_                                    = &shape.Shape{Name: "VolumeIdStringList", Kind: shape.List}
+	sVolumeIdWithResolver_                                  = &shape.Shape{Name: "VolumeIdWithResolver", Kind: shape.String}
+	sVolumeList_                                            = &shape.Shape{Name: "VolumeList", Kind: shape.List}
+	sVolumeModification_                                    = &shape.Shape{Name: "VolumeModification", Kind: shape.Structure}
+	sVolumeModificationList_                                = &shape.Shape{Name: "VolumeModificationList", Kind: shape.List}
+	sVolumeModificationState_                               = &shape.Shape{Name: "VolumeModificationState", Kind: shape.String, Enum: []string{"modifying", "optimizing", "completed", "failed"}}
+	sVolumeState_                                           = &shape.Shape{Name: "VolumeState", Kind: shape.String, Enum: []string{"creating", "available", "in-use", "deleting", "deleted", "error"}}
 	sVolumeType_                                            = &shape.Shape{Name: "VolumeType", Kind: shape.String, Enum: []string{"standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"}}
 	sVpc_                                                   = &shape.Shape{Name: "Vpc", Kind: shape.Structure}
 	sVpcCidrBlockAssociation_                               = &shape.Shape{Name: "VpcCidrBlockAssociation", Kind: shape.Structure}
@@ -576,6 +637,14 @@ func init() {
 	sAccountAttributeValue_.GoType = reflect.TypeFor[AccountAttributeValue]()
 	sAccountAttributeValueList_.Member = &shape.Member{Name: "member", Shape: sAccountAttributeValue_, LocationName: "item"}
 	sArchitectureTypeList_.Member = &shape.Member{Name: "member", Shape: sArchitectureType_, LocationName: "item"}
+	sAttachVolumeRequest_.Members = []*shape.Member{
+		{Name: "Device", Shape: sString_, Required: true},
+		{Name: "InstanceId", Shape: sInstanceId_, Required: true, Field: 1},
+		{Name: "VolumeId", Shape: sVolumeId_, Required: true, Field: 2},
+		{Name: "EbsCardIndex", Shape: sBoxedInteger_, Field: 3},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 4},
+	}
+	sAttachVolumeRequest_.GoType = reflect.TypeFor[AttachVolumeRequest]()
 	sAttributeBooleanValue_.Members = []*shape.Member{
 		{Name: "Value", Shape: sBoolean_, LocationName: "value"},
 	}
@@ -727,6 +796,26 @@ func init() {
 		{Name: "ImageId", Shape: sString_, LocationName: "imageId"},
 	}
 	sCopyImageResult_.GoType = reflect.TypeFor[CopyImageResult]()
+	sCopySnapshotRequest_.Members = []*shape.Member{
+		{Name: "Description", Shape: sString_},
+		{Name: "DestinationOutpostArn", Shape: sString_, Field: 1},
+		{Name: "DestinationRegion", Shape: sString_, LocationName: "destinationRegion", Field: 2},
+		{Name: "Encrypted", Shape: sBoolean_, LocationName: "encrypted", Field: 3},
+		{Name: "KmsKeyId", Shape: sKmsKeyId_, LocationName: "kmsKeyId", Field: 4},
+		{Name: "PresignedUrl", Shape: sCopySnapshotRequestPSU_, LocationName: "presignedUrl", Field: 5},
+		{Name: "SourceRegion", Shape: sString_, Required: true, Field: 6},
+		{Name: "SourceSnapshotId", Shape: sString_, Required: true, Field: 7},
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification", Field: 8},
+		{Name: "CompletionDurationMinutes", Shape: sSnapshotCompletionDurationMinutesRequest_, Field: 9},
+		{Name: "DestinationAvailabilityZone", Shape: sString_, Field: 10},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 11},
+	}
+	sCopySnapshotRequest_.GoType = reflect.TypeFor[CopySnapshotRequest]()
+	sCopySnapshotResult_.Members = []*shape.Member{
+		{Name: "Tags", Shape: sTagList_, LocationName: "tagSet"},
+		{Name: "SnapshotId", Shape: sString_, LocationName: "snapshotId", Field: 1},
+	}
+	sCopySnapshotResult_.GoType = reflect.TypeFor[CopySnapshotResult]()
 	sCoreCountList_.Member = &shape.Member{Name: "member", Shape: sCoreCount_, LocationName: "item"}
 	sCpuOptions_.Members = []*shape.Member{
 		{Name: "CoreCount", Shape: sInteger_, LocationName: "coreCount"},
@@ -779,12 +868,51 @@ func init() {
 		{Name: "SecurityGroupArn", Shape: sString_, LocationName: "securityGroupArn", Field: 2},
 	}
 	sCreateSecurityGroupResult_.GoType = reflect.TypeFor[CreateSecurityGroupResult]()
+	sCreateSnapshotRequest_.Members = []*shape.Member{
+		{Name: "Description", Shape: sString_},
+		{Name: "OutpostArn", Shape: sString_, Field: 1},
+		{Name: "VolumeId", Shape: sVolumeId_, Required: true, Field: 2},
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification", Field: 3},
+		{Name: "Location", Shape: sSnapshotLocationEnum_, Field: 4},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 5},
+	}
+	sCreateSnapshotRequest_.GoType = reflect.TypeFor[CreateSnapshotRequest]()
 	sCreateTagsRequest_.Members = []*shape.Member{
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun"},
 		{Name: "Resources", Shape: sResourceIdList_, LocationName: "ResourceId", Required: true, Field: 1},
 		{Name: "Tags", Shape: sTagList_, LocationName: "Tag", Required: true, Field: 2},
 	}
 	sCreateTagsRequest_.GoType = reflect.TypeFor[CreateTagsRequest]()
+	sCreateVolumePermission_.Members = []*shape.Member{
+		{Name: "UserId", Shape: sString_, LocationName: "userId"},
+		{Name: "Group", Shape: sPermissionGroup_, LocationName: "group", Field: 1},
+	}
+	sCreateVolumePermission_.GoType = reflect.TypeFor[CreateVolumePermission]()
+	sCreateVolumePermissionList_.Member = &shape.Member{Name: "member", Shape: sCreateVolumePermission_, LocationName: "item"}
+	sCreateVolumePermissionModifications_.Members = []*shape.Member{
+		{Name: "Add", Shape: sCreateVolumePermissionList_},
+		{Name: "Remove", Shape: sCreateVolumePermissionList_, Field: 1},
+	}
+	sCreateVolumePermissionModifications_.GoType = reflect.TypeFor[CreateVolumePermissionModifications]()
+	sCreateVolumeRequest_.Members = []*shape.Member{
+		{Name: "AvailabilityZone", Shape: sAvailabilityZoneName_},
+		{Name: "AvailabilityZoneId", Shape: sAvailabilityZoneId_, Field: 1},
+		{Name: "Encrypted", Shape: sBoolean_, LocationName: "encrypted", Field: 2},
+		{Name: "Iops", Shape: sInteger_, Field: 3},
+		{Name: "KmsKeyId", Shape: sKmsKeyId_, Field: 4},
+		{Name: "OutpostArn", Shape: sString_, Field: 5},
+		{Name: "Size", Shape: sInteger_, Field: 6},
+		{Name: "SnapshotId", Shape: sSnapshotId_, Field: 7},
+		{Name: "VolumeType", Shape: sVolumeType_, Field: 8},
+		{Name: "TagSpecifications", Shape: sTagSpecificationList_, LocationName: "TagSpecification", Field: 9},
+		{Name: "MultiAttachEnabled", Shape: sBoolean_, Field: 10},
+		{Name: "Throughput", Shape: sInteger_, Field: 11},
+		{Name: "ClientToken", Shape: sString_, IdempotencyToken: true, Field: 12},
+		{Name: "VolumeInitializationRate", Shape: sInteger_, Field: 13},
+		{Name: "Operator", Shape: sOperatorRequest_, Field: 14},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 15},
+	}
+	sCreateVolumeRequest_.GoType = reflect.TypeFor[CreateVolumeRequest]()
 	sCreditSpecificationRequest_.Members = []*shape.Member{
 		{Name: "CpuCredits", Shape: sString_, Required: true},
 	}
@@ -817,6 +945,11 @@ func init() {
 		{Name: "GroupId", Shape: sSecurityGroupId_, LocationName: "groupId", Field: 1},
 	}
 	sDeleteSecurityGroupResult_.GoType = reflect.TypeFor[DeleteSecurityGroupResult]()
+	sDeleteSnapshotRequest_.Members = []*shape.Member{
+		{Name: "SnapshotId", Shape: sSnapshotId_, Required: true},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
+	}
+	sDeleteSnapshotRequest_.GoType = reflect.TypeFor[DeleteSnapshotRequest]()
 	sDeleteSnapshotResultSet_.Member = &shape.Member{Name: "member", Shape: sDeleteSnapshotReturnCode_, LocationName: "item"}
 	sDeleteSnapshotReturnCode_.Members = []*shape.Member{
 		{Name: "SnapshotId", Shape: sSnapshotId_, LocationName: "snapshotId"},
@@ -829,6 +962,11 @@ func init() {
 		{Name: "Tags", Shape: sTagList_, LocationName: "tag", Field: 2},
 	}
 	sDeleteTagsRequest_.GoType = reflect.TypeFor[DeleteTagsRequest]()
+	sDeleteVolumeRequest_.Members = []*shape.Member{
+		{Name: "VolumeId", Shape: sVolumeId_, Required: true},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
+	}
+	sDeleteVolumeRequest_.GoType = reflect.TypeFor[DeleteVolumeRequest]()
 	sDeregisterImageRequest_.Members = []*shape.Member{
 		{Name: "ImageId", Shape: sImageId_, Required: true},
 		{Name: "DeleteAssociatedSnapshots", Shape: sBoolean_, Field: 1},
@@ -964,6 +1102,33 @@ func init() {
 		{Name: "SecurityGroups", Shape: sSecurityGroupList_, LocationName: "securityGroupInfo", Field: 1},
 	}
 	sDescribeSecurityGroupsResult_.GoType = reflect.TypeFor[DescribeSecurityGroupsResult]()
+	sDescribeSnapshotAttributeRequest_.Members = []*shape.Member{
+		{Name: "Attribute", Shape: sSnapshotAttributeName_, Required: true},
+		{Name: "SnapshotId", Shape: sSnapshotId_, Required: true, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sDescribeSnapshotAttributeRequest_.GoType = reflect.TypeFor[DescribeSnapshotAttributeRequest]()
+	sDescribeSnapshotAttributeResult_.Members = []*shape.Member{
+		{Name: "ProductCodes", Shape: sProductCodeList_, LocationName: "productCodes"},
+		{Name: "SnapshotId", Shape: sString_, LocationName: "snapshotId", Field: 1},
+		{Name: "CreateVolumePermissions", Shape: sCreateVolumePermissionList_, LocationName: "createVolumePermission", Field: 2},
+	}
+	sDescribeSnapshotAttributeResult_.GoType = reflect.TypeFor[DescribeSnapshotAttributeResult]()
+	sDescribeSnapshotsRequest_.Members = []*shape.Member{
+		{Name: "MaxResults", Shape: sInteger_},
+		{Name: "NextToken", Shape: sString_, Field: 1},
+		{Name: "OwnerIds", Shape: sOwnerStringList_, LocationName: "Owner", Field: 2},
+		{Name: "RestorableByUserIds", Shape: sRestorableByStringList_, LocationName: "RestorableBy", Field: 3},
+		{Name: "SnapshotIds", Shape: sSnapshotIdStringList_, LocationName: "SnapshotId", Field: 4},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 5},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 6},
+	}
+	sDescribeSnapshotsRequest_.GoType = reflect.TypeFor[DescribeSnapshotsRequest]()
+	sDescribeSnapshotsResult_.Members = []*shape.Member{
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken"},
+		{Name: "Snapshots", Shape: sSnapshotList_, LocationName: "snapshotSet", Field: 1},
+	}
+	sDescribeSnapshotsResult_.GoType = reflect.TypeFor[DescribeSnapshotsResult]()
 	sDescribeSubnetsRequest_.Members = []*shape.Member{
 		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter"},
 		{Name: "SubnetIds", Shape: sSubnetIdStringList_, LocationName: "SubnetId", Field: 1},
@@ -989,6 +1154,33 @@ func init() {
 		{Name: "Tags", Shape: sTagDescriptionList_, LocationName: "tagSet", Field: 1},
 	}
 	sDescribeTagsResult_.GoType = reflect.TypeFor[DescribeTagsResult]()
+	sDescribeVolumesModificationsRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+		{Name: "VolumeIds", Shape: sVolumeIdStringList_, LocationName: "VolumeId", Field: 1},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 2},
+		{Name: "NextToken", Shape: sString_, Field: 3},
+		{Name: "MaxResults", Shape: sInteger_, Field: 4},
+	}
+	sDescribeVolumesModificationsRequest_.GoType = reflect.TypeFor[DescribeVolumesModificationsRequest]()
+	sDescribeVolumesModificationsResult_.Members = []*shape.Member{
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken"},
+		{Name: "VolumesModifications", Shape: sVolumeModificationList_, LocationName: "volumeModificationSet", Field: 1},
+	}
+	sDescribeVolumesModificationsResult_.GoType = reflect.TypeFor[DescribeVolumesModificationsResult]()
+	sDescribeVolumesRequest_.Members = []*shape.Member{
+		{Name: "VolumeIds", Shape: sVolumeIdStringList_, LocationName: "VolumeId"},
+		{Name: "IncludeManagedResources", Shape: sBoolean_, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter", Field: 3},
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken", Field: 4},
+		{Name: "MaxResults", Shape: sInteger_, LocationName: "maxResults", Field: 5},
+	}
+	sDescribeVolumesRequest_.GoType = reflect.TypeFor[DescribeVolumesRequest]()
+	sDescribeVolumesResult_.Members = []*shape.Member{
+		{Name: "NextToken", Shape: sString_, LocationName: "nextToken"},
+		{Name: "Volumes", Shape: sVolumeList_, LocationName: "volumeSet", Field: 1},
+	}
+	sDescribeVolumesResult_.GoType = reflect.TypeFor[DescribeVolumesResult]()
 	sDescribeVpcsRequest_.Members = []*shape.Member{
 		{Name: "Filters", Shape: sFilterList_, LocationName: "Filter"},
 		{Name: "VpcIds", Shape: sVpcIdStringList_, LocationName: "VpcId", Field: 1},
@@ -1002,6 +1194,22 @@ func init() {
 		{Name: "Vpcs", Shape: sVpcList_, LocationName: "vpcSet", Field: 1},
 	}
 	sDescribeVpcsResult_.GoType = reflect.TypeFor[DescribeVpcsResult]()
+	sDetachVolumeRequest_.Members = []*shape.Member{
+		{Name: "Device", Shape: sString_},
+		{Name: "Force", Shape: sBoolean_, Field: 1},
+		{Name: "InstanceId", Shape: sInstanceIdForResolver_, Field: 2},
+		{Name: "VolumeId", Shape: sVolumeIdWithResolver_, Required: true, Field: 3},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 4},
+	}
+	sDetachVolumeRequest_.GoType = reflect.TypeFor[DetachVolumeRequest]()
+	sDisableEbsEncryptionByDefaultRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+	}
+	sDisableEbsEncryptionByDefaultRequest_.GoType = reflect.TypeFor[DisableEbsEncryptionByDefaultRequest]()
+	sDisableEbsEncryptionByDefaultResult_.Members = []*shape.Member{
+		{Name: "EbsEncryptionByDefault", Shape: sBoolean_, LocationName: "ebsEncryptionByDefault"},
+	}
+	sDisableEbsEncryptionByDefaultResult_.GoType = reflect.TypeFor[DisableEbsEncryptionByDefaultResult]()
 	sDisableImageDeprecationRequest_.Members = []*shape.Member{
 		{Name: "ImageId", Shape: sImageId_, Required: true},
 		{Name: "DryRun", Shape: sBoolean_, Field: 1},
@@ -1142,6 +1350,14 @@ func init() {
 		{Name: "EnaSrdUdpEnabled", Shape: sBoolean_},
 	}
 	sEnaSrdUdpSpecificationRequest_.GoType = reflect.TypeFor[EnaSrdUdpSpecificationRequest]()
+	sEnableEbsEncryptionByDefaultRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+	}
+	sEnableEbsEncryptionByDefaultRequest_.GoType = reflect.TypeFor[EnableEbsEncryptionByDefaultRequest]()
+	sEnableEbsEncryptionByDefaultResult_.Members = []*shape.Member{
+		{Name: "EbsEncryptionByDefault", Shape: sBoolean_, LocationName: "ebsEncryptionByDefault"},
+	}
+	sEnableEbsEncryptionByDefaultResult_.GoType = reflect.TypeFor[EnableEbsEncryptionByDefaultResult]()
 	sEnableImageDeprecationRequest_.Members = []*shape.Member{
 		{Name: "ImageId", Shape: sImageId_, Required: true},
 		{Name: "DeprecateAt", Shape: sMillisecondDateTime_, Required: true, Field: 1},
@@ -1206,6 +1422,23 @@ func init() {
 		{Name: "Output", Shape: sString_, LocationName: "output", Field: 2},
 	}
 	sGetConsoleOutputResult_.GoType = reflect.TypeFor[GetConsoleOutputResult]()
+	sGetEbsDefaultKmsKeyIdRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+	}
+	sGetEbsDefaultKmsKeyIdRequest_.GoType = reflect.TypeFor[GetEbsDefaultKmsKeyIdRequest]()
+	sGetEbsDefaultKmsKeyIdResult_.Members = []*shape.Member{
+		{Name: "KmsKeyId", Shape: sString_, LocationName: "kmsKeyId"},
+	}
+	sGetEbsDefaultKmsKeyIdResult_.GoType = reflect.TypeFor[GetEbsDefaultKmsKeyIdResult]()
+	sGetEbsEncryptionByDefaultRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+	}
+	sGetEbsEncryptionByDefaultRequest_.GoType = reflect.TypeFor[GetEbsEncryptionByDefaultRequest]()
+	sGetEbsEncryptionByDefaultResult_.Members = []*shape.Member{
+		{Name: "EbsEncryptionByDefault", Shape: sBoolean_, LocationName: "ebsEncryptionByDefault"},
+		{Name: "SseType", Shape: sSSEType_, LocationName: "sseType", Field: 1},
+	}
+	sGetEbsEncryptionByDefaultResult_.GoType = reflect.TypeFor[GetEbsEncryptionByDefaultResult]()
 	sGpuDeviceInfo_.Members = []*shape.Member{
 		{Name: "Name", Shape: sGpuDeviceName_, LocationName: "name"},
 		{Name: "Manufacturer", Shape: sGpuDeviceManufacturerName_, LocationName: "manufacturer", Field: 1},
@@ -1803,6 +2036,15 @@ func init() {
 		{Name: "SizeInMiB", Shape: sMemorySize_, LocationName: "sizeInMiB"},
 	}
 	sMemoryInfo_.GoType = reflect.TypeFor[MemoryInfo]()
+	sModifyEbsDefaultKmsKeyIdRequest_.Members = []*shape.Member{
+		{Name: "KmsKeyId", Shape: sKmsKeyId_, Required: true},
+		{Name: "DryRun", Shape: sBoolean_, Field: 1},
+	}
+	sModifyEbsDefaultKmsKeyIdRequest_.GoType = reflect.TypeFor[ModifyEbsDefaultKmsKeyIdRequest]()
+	sModifyEbsDefaultKmsKeyIdResult_.Members = []*shape.Member{
+		{Name: "KmsKeyId", Shape: sString_, LocationName: "kmsKeyId"},
+	}
+	sModifyEbsDefaultKmsKeyIdResult_.GoType = reflect.TypeFor[ModifyEbsDefaultKmsKeyIdResult]()
 	sModifyImageAttributeRequest_.Members = []*shape.Member{
 		{Name: "Attribute", Shape: sString_},
 		{Name: "Description", Shape: sAttributeValue_, Field: 1},
@@ -1854,6 +2096,30 @@ func init() {
 		{Name: "InstanceMetadataOptions", Shape: sInstanceMetadataOptionsResponse_, LocationName: "instanceMetadataOptions", Field: 1},
 	}
 	sModifyInstanceMetadataOptionsResult_.GoType = reflect.TypeFor[ModifyInstanceMetadataOptionsResult]()
+	sModifySnapshotAttributeRequest_.Members = []*shape.Member{
+		{Name: "Attribute", Shape: sSnapshotAttributeName_},
+		{Name: "CreateVolumePermission", Shape: sCreateVolumePermissionModifications_, Field: 1},
+		{Name: "GroupNames", Shape: sGroupNameStringList_, LocationName: "UserGroup", Field: 2},
+		{Name: "OperationType", Shape: sOperationType_, Field: 3},
+		{Name: "SnapshotId", Shape: sSnapshotId_, Required: true, Field: 4},
+		{Name: "UserIds", Shape: sUserIdStringList_, LocationName: "UserId", Field: 5},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 6},
+	}
+	sModifySnapshotAttributeRequest_.GoType = reflect.TypeFor[ModifySnapshotAttributeRequest]()
+	sModifyVolumeRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+		{Name: "VolumeId", Shape: sVolumeId_, Required: true, Field: 1},
+		{Name: "Size", Shape: sInteger_, Field: 2},
+		{Name: "VolumeType", Shape: sVolumeType_, Field: 3},
+		{Name: "Iops", Shape: sInteger_, Field: 4},
+		{Name: "Throughput", Shape: sInteger_, Field: 5},
+		{Name: "MultiAttachEnabled", Shape: sBoolean_, Field: 6},
+	}
+	sModifyVolumeRequest_.GoType = reflect.TypeFor[ModifyVolumeRequest]()
+	sModifyVolumeResult_.Members = []*shape.Member{
+		{Name: "VolumeModification", Shape: sVolumeModification_, LocationName: "volumeModification"},
+	}
+	sModifyVolumeResult_.GoType = reflect.TypeFor[ModifyVolumeResult]()
 	sMonitoring_.Members = []*shape.Member{
 		{Name: "State", Shape: sMonitoringState_, LocationName: "state"},
 	}
@@ -2057,13 +2323,28 @@ func init() {
 	}
 	sReservation_.GoType = reflect.TypeFor[Reservation]()
 	sReservationList_.Member = &shape.Member{Name: "member", Shape: sReservation_, LocationName: "item"}
+	sResetEbsDefaultKmsKeyIdRequest_.Members = []*shape.Member{
+		{Name: "DryRun", Shape: sBoolean_},
+	}
+	sResetEbsDefaultKmsKeyIdRequest_.GoType = reflect.TypeFor[ResetEbsDefaultKmsKeyIdRequest]()
+	sResetEbsDefaultKmsKeyIdResult_.Members = []*shape.Member{
+		{Name: "KmsKeyId", Shape: sString_, LocationName: "kmsKeyId"},
+	}
+	sResetEbsDefaultKmsKeyIdResult_.GoType = reflect.TypeFor[ResetEbsDefaultKmsKeyIdResult]()
 	sResetImageAttributeRequest_.Members = []*shape.Member{
 		{Name: "Attribute", Shape: sResetImageAttributeName_, Required: true},
 		{Name: "ImageId", Shape: sImageId_, Required: true, Field: 1},
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
 	}
 	sResetImageAttributeRequest_.GoType = reflect.TypeFor[ResetImageAttributeRequest]()
+	sResetSnapshotAttributeRequest_.Members = []*shape.Member{
+		{Name: "Attribute", Shape: sSnapshotAttributeName_, Required: true},
+		{Name: "SnapshotId", Shape: sSnapshotId_, Required: true, Field: 1},
+		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 2},
+	}
+	sResetSnapshotAttributeRequest_.GoType = reflect.TypeFor[ResetSnapshotAttributeRequest]()
 	sResourceIdList_.Member = &shape.Member{Name: "member", Shape: sTaggableResourceId_}
+	sRestorableByStringList_.Member = &shape.Member{Name: "member", Shape: sString_}
 	sRevokeSecurityGroupEgressRequest_.Members = []*shape.Member{
 		{Name: "SecurityGroupRuleIds", Shape: sSecurityGroupRuleIdList_, LocationName: "SecurityGroupRuleId"},
 		{Name: "DryRun", Shape: sBoolean_, LocationName: "dryRun", Field: 1},
@@ -2204,6 +2485,34 @@ func init() {
 	sSecurityGroupRuleIdList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "item"}
 	sSecurityGroupRuleList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupRule_, LocationName: "item"}
 	sSecurityGroupStringList_.Member = &shape.Member{Name: "member", Shape: sSecurityGroupName_, LocationName: "SecurityGroup"}
+	sSnapshot_.Members = []*shape.Member{
+		{Name: "OwnerAlias", Shape: sString_, LocationName: "ownerAlias"},
+		{Name: "OutpostArn", Shape: sString_, LocationName: "outpostArn", Field: 1},
+		{Name: "Tags", Shape: sTagList_, LocationName: "tagSet", Field: 2},
+		{Name: "StorageTier", Shape: sStorageTier_, LocationName: "storageTier", Field: 3},
+		{Name: "RestoreExpiryTime", Shape: sMillisecondDateTime_, LocationName: "restoreExpiryTime", Field: 4},
+		{Name: "SseType", Shape: sSSEType_, LocationName: "sseType", Field: 5},
+		{Name: "AvailabilityZone", Shape: sString_, LocationName: "availabilityZone", Field: 6},
+		{Name: "TransferType", Shape: sTransferType_, LocationName: "transferType", Field: 7},
+		{Name: "CompletionDurationMinutes", Shape: sSnapshotCompletionDurationMinutesResponse_, LocationName: "completionDurationMinutes", Field: 8},
+		{Name: "CompletionTime", Shape: sMillisecondDateTime_, LocationName: "completionTime", Field: 9},
+		{Name: "FullSnapshotSizeInBytes", Shape: sLong_, LocationName: "fullSnapshotSizeInBytes", Field: 10},
+		{Name: "SnapshotId", Shape: sString_, LocationName: "snapshotId", Field: 11},
+		{Name: "VolumeId", Shape: sString_, LocationName: "volumeId", Field: 12},
+		{Name: "State", Shape: sSnapshotState_, LocationName: "status", Field: 13},
+		{Name: "StateMessage", Shape: sString_, LocationName: "statusMessage", Field: 14},
+		{Name: "StartTime", Shape: sDateTime_, LocationName: "startTime", Field: 15},
+		{Name: "Progress", Shape: sString_, LocationName: "progress", Field: 16},
+		{Name: "OwnerId", Shape: sString_, LocationName: "ownerId", Field: 17},
+		{Name: "Description", Shape: sString_, LocationName: "description", Field: 18},
+		{Name: "VolumeSize", Shape: sInteger_, LocationName: "volumeSize", Field: 19},
+		{Name: "Encrypted", Shape: sBoolean_, LocationName: "encrypted", Field: 20},
+		{Name: "KmsKeyId", Shape: sString_, LocationName: "kmsKeyId", Field: 21},
+		{Name: "DataEncryptionKeyId", Shape: sString_, LocationName: "dataEncryptionKeyId", Field: 22},
+	}
+	sSnapshot_.GoType = reflect.TypeFor[Snapshot]()
+	sSnapshotIdStringList_.Member = &shape.Member{Name: "member", Shape: sSnapshotId_, LocationName: "SnapshotId"}
+	sSnapshotList_.Member = &shape.Member{Name: "member", Shape: sSnapshot_, LocationName: "item"}
 	sSpotMarketOptions_.Members = []*shape.Member{
 		{Name: "MaxPrice", Shape: sString_},
 		{Name: "SpotInstanceType", Shape: sSpotInstanceType_, Field: 1},
@@ -2338,6 +2647,66 @@ func init() {
 	sVCpuInfo_.GoType = reflect.TypeFor[VCpuInfo]()
 	sValueStringList_.Member = &shape.Member{Name: "member", Shape: sString_, LocationName: "item"}
 	sVirtualizationTypeList_.Member = &shape.Member{Name: "member", Shape: sVirtualizationType_, LocationName: "item"}
+	sVolume_.Members = []*shape.Member{
+		{Name: "AvailabilityZoneId", Shape: sString_, LocationName: "availabilityZoneId"},
+		{Name: "OutpostArn", Shape: sString_, LocationName: "outpostArn", Field: 1},
+		{Name: "SourceVolumeId", Shape: sString_, LocationName: "sourceVolumeId", Field: 2},
+		{Name: "Iops", Shape: sInteger_, LocationName: "iops", Field: 3},
+		{Name: "Tags", Shape: sTagList_, LocationName: "tagSet", Field: 4},
+		{Name: "VolumeType", Shape: sVolumeType_, LocationName: "volumeType", Field: 5},
+		{Name: "FastRestored", Shape: sBoolean_, LocationName: "fastRestored", Field: 6},
+		{Name: "MultiAttachEnabled", Shape: sBoolean_, LocationName: "multiAttachEnabled", Field: 7},
+		{Name: "Throughput", Shape: sInteger_, LocationName: "throughput", Field: 8},
+		{Name: "SseType", Shape: sSSEType_, LocationName: "sseType", Field: 9},
+		{Name: "Operator", Shape: sOperatorResponse_, LocationName: "operator", Field: 10},
+		{Name: "VolumeInitializationRate", Shape: sInteger_, LocationName: "volumeInitializationRate", Field: 11},
+		{Name: "VolumeId", Shape: sString_, LocationName: "volumeId", Field: 12},
+		{Name: "Size", Shape: sInteger_, LocationName: "size", Field: 13},
+		{Name: "SnapshotId", Shape: sString_, LocationName: "snapshotId", Field: 14},
+		{Name: "AvailabilityZone", Shape: sString_, LocationName: "availabilityZone", Field: 15},
+		{Name: "State", Shape: sVolumeState_, LocationName: "status", Field: 16},
+		{Name: "CreateTime", Shape: sDateTime_, LocationName: "createTime", Field: 17},
+		{Name: "Attachments", Shape: sVolumeAttachmentList_, LocationName: "attachmentSet", Field: 18},
+		{Name: "Encrypted", Shape: sBoolean_, LocationName: "encrypted", Field: 19},
+		{Name: "KmsKeyId", Shape: sString_, LocationName: "kmsKeyId", Field: 20},
+	}
+	sVolume_.GoType = reflect.TypeFor[Volume]()
+	sVolumeAttachment_.Members = []*shape.Member{
+		{Name: "DeleteOnTermination", Shape: sBoolean_, LocationName: "deleteOnTermination"},
+		{Name: "AssociatedResource", Shape: sString_, LocationName: "associatedResource", Field: 1},
+		{Name: "InstanceOwningService", Shape: sString_, LocationName: "instanceOwningService", Field: 2},
+		{Name: "EbsCardIndex", Shape: sInteger_, LocationName: "ebsCardIndex", Field: 3},
+		{Name: "VolumeId", Shape: sString_, LocationName: "volumeId", Field: 4},
+		{Name: "InstanceId", Shape: sString_, LocationName: "instanceId", Field: 5},
+		{Name: "Device", Shape: sString_, LocationName: "device", Field: 6},
+		{Name: "State", Shape: sVolumeAttachmentState_, LocationName: "status", Field: 7},
+		{Name: "AttachTime", Shape: sDateTime_, LocationName: "attachTime", Field: 8},
+	}
+	sVolumeAttachment_.GoType = reflect.TypeFor[VolumeAttachment]()
+	sVolumeAttachmentList_.Member = &shape.Member{Name: "member", Shape: sVolumeAttachment_, LocationName: "item"}
+	sVolumeIdStringList_.Member = &shape.Member{Name: "member", Shape: sVolumeId_, LocationName: "VolumeId"}
+	sVolumeList_.Member = &shape.Member{Name: "member", Shape: sVolume_, LocationName: "item"}
+	sVolumeModification_.Members = []*shape.Member{
+		{Name: "VolumeId", Shape: sString_, LocationName: "volumeId"},
+		{Name: "ModificationState", Shape: sVolumeModificationState_, LocationName: "modificationState", Field: 1},
+		{Name: "StatusMessage", Shape: sString_, LocationName: "statusMessage", Field: 2},
+		{Name: "TargetSize", Shape: sInteger_, LocationName: "targetSize", Field: 3},
+		{Name: "TargetIops", Shape: sInteger_, LocationName: "targetIops", Field: 4},
+		{Name: "TargetVolumeType", Shape: sVolumeType_, LocationName: "targetVolumeType", Field: 5},
+		{Name: "TargetThroughput", Shape: sInteger_, LocationName: "targetThroughput", Field: 6},
+		{Name: "TargetMultiAttachEnabled", Shape: sBoolean_, LocationName: "targetMultiAttachEnabled", Field: 7},
+		{Name: "OriginalSize", Shape: sInteger_, LocationName: "originalSize", Field: 8},
+		{Name: "OriginalIops", Shape: sInteger_, LocationName: "originalIops", Field: 9},
+		{Name: "OriginalVolumeType", Shape: sVolumeType_, LocationName: "originalVolumeType", Field: 10},
+		{Name: "OriginalThroughput", Shape: sInteger_, LocationName: "originalThroughput", Field: 11},
+		{Name: "OriginalMultiAttachEnabled", Shape: sBoolean_, LocationName: "originalMultiAttachEnabled", Field: 12},
+		{Name: "Progress", Shape: sLong_, LocationName: "progress", Field: 13},
+		{Name: "StartTime", Shape: sDateTime_, LocationName: "startTime", Field: 14},
+		{Name: "EndTime", Shape: sDateTime_, LocationName: "endTime", Field: 15},
+		{Name: "Operator", Shape: sOperatorResponse_, LocationName: "operator", Field: 16},
+	}
+	sVolumeModification_.GoType = reflect.TypeFor[VolumeModification]()
+	sVolumeModificationList_.Member = &shape.Member{Name: "member", Shape: sVolumeModification_, LocationName: "item"}
 	sVpc_.Members = []*shape.Member{
 		{Name: "OwnerId", Shape: sString_, LocationName: "ownerId"},
 		{Name: "InstanceTenancy", Shape: sTenancy_, LocationName: "instanceTenancy", Field: 1},
@@ -2455,7 +2824,7 @@ var Service = &shape.Service{
 		"AttachInternetGateway":                            {Name: "AttachInternetGateway", Method: "POST", RequestURI: "/"},
 		"AttachNetworkInterface":                           {Name: "AttachNetworkInterface", Method: "POST", RequestURI: "/"},
 		"AttachVerifiedAccessTrustProvider":                {Name: "AttachVerifiedAccessTrustProvider", Method: "POST", RequestURI: "/"},
-		"AttachVolume":                                     {Name: "AttachVolume", Method: "POST", RequestURI: "/"},
+		"AttachVolume":                                     {Name: "AttachVolume", Method: "POST", RequestURI: "/", Implemented: true, Input: sAttachVolumeRequest_, Output: sVolumeAttachment_},
 		"AttachVpnGateway":                                 {Name: "AttachVpnGateway", Method: "POST", RequestURI: "/"},
 		"AuthorizeClientVpnIngress":                        {Name: "AuthorizeClientVpnIngress", Method: "POST", RequestURI: "/"},
 		"AuthorizeSecurityGroupEgress":                     {Name: "AuthorizeSecurityGroupEgress", Method: "POST", RequestURI: "/", Implemented: true, Input: sAuthorizeSecurityGroupEgressRequest_, Output: sAuthorizeSecurityGroupEgressResult_},
@@ -2475,7 +2844,7 @@ var Service = &shape.Service{
 		"ConfirmProductInstance":                           {Name: "ConfirmProductInstance", Method: "POST", RequestURI: "/"},
 		"CopyFpgaImage":                                    {Name: "CopyFpgaImage", Method: "POST", RequestURI: "/"},
 		"CopyImage":                                        {Name: "CopyImage", Method: "POST", RequestURI: "/", Implemented: true, Input: sCopyImageRequest_, Output: sCopyImageResult_},
-		"CopySnapshot":                                     {Name: "CopySnapshot", Method: "POST", RequestURI: "/"},
+		"CopySnapshot":                                     {Name: "CopySnapshot", Method: "POST", RequestURI: "/", Implemented: true, Input: sCopySnapshotRequest_, Output: sCopySnapshotResult_},
 		"CopyVolumes":                                      {Name: "CopyVolumes", Method: "POST", RequestURI: "/"},
 		"CreateCapacityManagerDataExport":                  {Name: "CreateCapacityManagerDataExport", Method: "POST", RequestURI: "/"},
 		"CreateCapacityReservation":                        {Name: "CreateCapacityReservation", Method: "POST", RequestURI: "/"},
@@ -2541,7 +2910,7 @@ var Service = &shape.Service{
 		"CreateSecondaryNetwork":                                          {Name: "CreateSecondaryNetwork", Method: "POST", RequestURI: "/"},
 		"CreateSecondarySubnet":                                           {Name: "CreateSecondarySubnet", Method: "POST", RequestURI: "/"},
 		"CreateSecurityGroup":                                             {Name: "CreateSecurityGroup", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateSecurityGroupRequest_, Output: sCreateSecurityGroupResult_},
-		"CreateSnapshot":                                                  {Name: "CreateSnapshot", Method: "POST", RequestURI: "/"},
+		"CreateSnapshot":                                                  {Name: "CreateSnapshot", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateSnapshotRequest_, Output: sSnapshot_},
 		"CreateSnapshots":                                                 {Name: "CreateSnapshots", Method: "POST", RequestURI: "/"},
 		"CreateSpotDatafeedSubscription":                                  {Name: "CreateSpotDatafeedSubscription", Method: "POST", RequestURI: "/"},
 		"CreateStoreImageTask":                                            {Name: "CreateStoreImageTask", Method: "POST", RequestURI: "/"},
@@ -2569,7 +2938,7 @@ var Service = &shape.Service{
 		"CreateVerifiedAccessGroup":                                       {Name: "CreateVerifiedAccessGroup", Method: "POST", RequestURI: "/"},
 		"CreateVerifiedAccessInstance":                                    {Name: "CreateVerifiedAccessInstance", Method: "POST", RequestURI: "/"},
 		"CreateVerifiedAccessTrustProvider":                               {Name: "CreateVerifiedAccessTrustProvider", Method: "POST", RequestURI: "/"},
-		"CreateVolume":                                                    {Name: "CreateVolume", Method: "POST", RequestURI: "/"},
+		"CreateVolume":                                                    {Name: "CreateVolume", Method: "POST", RequestURI: "/", Implemented: true, Input: sCreateVolumeRequest_, Output: sVolume_},
 		"CreateVpc":                                                       {Name: "CreateVpc", Method: "POST", RequestURI: "/"},
 		"CreateVpcBlockPublicAccessExclusion":                             {Name: "CreateVpcBlockPublicAccessExclusion", Method: "POST", RequestURI: "/"},
 		"CreateVpcEncryptionControl":                                      {Name: "CreateVpcEncryptionControl", Method: "POST", RequestURI: "/"},
@@ -2635,7 +3004,7 @@ var Service = &shape.Service{
 		"DeleteSecondaryNetwork":                                          {Name: "DeleteSecondaryNetwork", Method: "POST", RequestURI: "/"},
 		"DeleteSecondarySubnet":                                           {Name: "DeleteSecondarySubnet", Method: "POST", RequestURI: "/"},
 		"DeleteSecurityGroup":                                             {Name: "DeleteSecurityGroup", Method: "POST", RequestURI: "/", Implemented: true, Input: sDeleteSecurityGroupRequest_, Output: sDeleteSecurityGroupResult_},
-		"DeleteSnapshot":                                                  {Name: "DeleteSnapshot", Method: "POST", RequestURI: "/"},
+		"DeleteSnapshot":                                                  {Name: "DeleteSnapshot", Method: "POST", RequestURI: "/", Implemented: true, Input: sDeleteSnapshotRequest_},
 		"DeleteSpotDatafeedSubscription":                                  {Name: "DeleteSpotDatafeedSubscription", Method: "POST", RequestURI: "/"},
 		"DeleteSubnet":                                                    {Name: "DeleteSubnet", Method: "POST", RequestURI: "/"},
 		"DeleteSubnetCidrReservation":                                     {Name: "DeleteSubnetCidrReservation", Method: "POST", RequestURI: "/"},
@@ -2662,7 +3031,7 @@ var Service = &shape.Service{
 		"DeleteVerifiedAccessGroup":                                       {Name: "DeleteVerifiedAccessGroup", Method: "POST", RequestURI: "/"},
 		"DeleteVerifiedAccessInstance":                                    {Name: "DeleteVerifiedAccessInstance", Method: "POST", RequestURI: "/"},
 		"DeleteVerifiedAccessTrustProvider":                               {Name: "DeleteVerifiedAccessTrustProvider", Method: "POST", RequestURI: "/"},
-		"DeleteVolume":                                                    {Name: "DeleteVolume", Method: "POST", RequestURI: "/"},
+		"DeleteVolume":                                                    {Name: "DeleteVolume", Method: "POST", RequestURI: "/", Implemented: true, Input: sDeleteVolumeRequest_},
 		"DeleteVpc":                                                       {Name: "DeleteVpc", Method: "POST", RequestURI: "/"},
 		"DeleteVpcBlockPublicAccessExclusion":                             {Name: "DeleteVpcBlockPublicAccessExclusion", Method: "POST", RequestURI: "/"},
 		"DeleteVpcEncryptionControl":                                      {Name: "DeleteVpcEncryptionControl", Method: "POST", RequestURI: "/"},
@@ -2812,9 +3181,9 @@ var Service = &shape.Service{
 		"DescribeSecurityGroupVpcAssociations":                            {Name: "DescribeSecurityGroupVpcAssociations", Method: "POST", RequestURI: "/"},
 		"DescribeSecurityGroups":                                          {Name: "DescribeSecurityGroups", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeSecurityGroupsRequest_, Output: sDescribeSecurityGroupsResult_},
 		"DescribeServiceLinkVirtualInterfaces":                            {Name: "DescribeServiceLinkVirtualInterfaces", Method: "POST", RequestURI: "/"},
-		"DescribeSnapshotAttribute":                                       {Name: "DescribeSnapshotAttribute", Method: "POST", RequestURI: "/"},
+		"DescribeSnapshotAttribute":                                       {Name: "DescribeSnapshotAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeSnapshotAttributeRequest_, Output: sDescribeSnapshotAttributeResult_},
 		"DescribeSnapshotTierStatus":                                      {Name: "DescribeSnapshotTierStatus", Method: "POST", RequestURI: "/"},
-		"DescribeSnapshots":                                               {Name: "DescribeSnapshots", Method: "POST", RequestURI: "/"},
+		"DescribeSnapshots":                                               {Name: "DescribeSnapshots", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeSnapshotsRequest_, Output: sDescribeSnapshotsResult_},
 		"DescribeSpotDatafeedSubscription":                                {Name: "DescribeSpotDatafeedSubscription", Method: "POST", RequestURI: "/"},
 		"DescribeSpotFleetInstances":                                      {Name: "DescribeSpotFleetInstances", Method: "POST", RequestURI: "/"},
 		"DescribeSpotFleetRequestHistory":                                 {Name: "DescribeSpotFleetRequestHistory", Method: "POST", RequestURI: "/"},
@@ -2848,8 +3217,8 @@ var Service = &shape.Service{
 		"DescribeVerifiedAccessTrustProviders":                            {Name: "DescribeVerifiedAccessTrustProviders", Method: "POST", RequestURI: "/"},
 		"DescribeVolumeAttribute":                                         {Name: "DescribeVolumeAttribute", Method: "POST", RequestURI: "/"},
 		"DescribeVolumeStatus":                                            {Name: "DescribeVolumeStatus", Method: "POST", RequestURI: "/"},
-		"DescribeVolumes":                                                 {Name: "DescribeVolumes", Method: "POST", RequestURI: "/"},
-		"DescribeVolumesModifications":                                    {Name: "DescribeVolumesModifications", Method: "POST", RequestURI: "/"},
+		"DescribeVolumes":                                                 {Name: "DescribeVolumes", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeVolumesRequest_, Output: sDescribeVolumesResult_},
+		"DescribeVolumesModifications":                                    {Name: "DescribeVolumesModifications", Method: "POST", RequestURI: "/", Implemented: true, Input: sDescribeVolumesModificationsRequest_, Output: sDescribeVolumesModificationsResult_},
 		"DescribeVpcAttribute":                                            {Name: "DescribeVpcAttribute", Method: "POST", RequestURI: "/"},
 		"DescribeVpcBlockPublicAccessExclusions":                          {Name: "DescribeVpcBlockPublicAccessExclusions", Method: "POST", RequestURI: "/"},
 		"DescribeVpcBlockPublicAccessOptions":                             {Name: "DescribeVpcBlockPublicAccessOptions", Method: "POST", RequestURI: "/"},
@@ -2872,13 +3241,13 @@ var Service = &shape.Service{
 		"DetachInternetGateway":                                           {Name: "DetachInternetGateway", Method: "POST", RequestURI: "/"},
 		"DetachNetworkInterface":                                          {Name: "DetachNetworkInterface", Method: "POST", RequestURI: "/"},
 		"DetachVerifiedAccessTrustProvider":                               {Name: "DetachVerifiedAccessTrustProvider", Method: "POST", RequestURI: "/"},
-		"DetachVolume":                                                    {Name: "DetachVolume", Method: "POST", RequestURI: "/"},
+		"DetachVolume":                                                    {Name: "DetachVolume", Method: "POST", RequestURI: "/", Implemented: true, Input: sDetachVolumeRequest_, Output: sVolumeAttachment_},
 		"DetachVpnGateway":                                                {Name: "DetachVpnGateway", Method: "POST", RequestURI: "/"},
 		"DisableAddressTransfer":                                          {Name: "DisableAddressTransfer", Method: "POST", RequestURI: "/"},
 		"DisableAllowedImagesSettings":                                    {Name: "DisableAllowedImagesSettings", Method: "POST", RequestURI: "/"},
 		"DisableAwsNetworkPerformanceMetricSubscription":                  {Name: "DisableAwsNetworkPerformanceMetricSubscription", Method: "POST", RequestURI: "/"},
 		"DisableCapacityManager":                                          {Name: "DisableCapacityManager", Method: "POST", RequestURI: "/"},
-		"DisableEbsEncryptionByDefault":                                   {Name: "DisableEbsEncryptionByDefault", Method: "POST", RequestURI: "/"},
+		"DisableEbsEncryptionByDefault":                                   {Name: "DisableEbsEncryptionByDefault", Method: "POST", RequestURI: "/", Implemented: true, Input: sDisableEbsEncryptionByDefaultRequest_, Output: sDisableEbsEncryptionByDefaultResult_},
 		"DisableFastLaunch":                                               {Name: "DisableFastLaunch", Method: "POST", RequestURI: "/"},
 		"DisableFastSnapshotRestores":                                     {Name: "DisableFastSnapshotRestores", Method: "POST", RequestURI: "/"},
 		"DisableImage":                                                    {Name: "DisableImage", Method: "POST", RequestURI: "/"},
@@ -2917,7 +3286,7 @@ var Service = &shape.Service{
 		"EnableAllowedImagesSettings":                                     {Name: "EnableAllowedImagesSettings", Method: "POST", RequestURI: "/"},
 		"EnableAwsNetworkPerformanceMetricSubscription":                   {Name: "EnableAwsNetworkPerformanceMetricSubscription", Method: "POST", RequestURI: "/"},
 		"EnableCapacityManager":                                           {Name: "EnableCapacityManager", Method: "POST", RequestURI: "/"},
-		"EnableEbsEncryptionByDefault":                                    {Name: "EnableEbsEncryptionByDefault", Method: "POST", RequestURI: "/"},
+		"EnableEbsEncryptionByDefault":                                    {Name: "EnableEbsEncryptionByDefault", Method: "POST", RequestURI: "/", Implemented: true, Input: sEnableEbsEncryptionByDefaultRequest_, Output: sEnableEbsEncryptionByDefaultResult_},
 		"EnableFastLaunch":                                                {Name: "EnableFastLaunch", Method: "POST", RequestURI: "/"},
 		"EnableFastSnapshotRestores":                                      {Name: "EnableFastSnapshotRestores", Method: "POST", RequestURI: "/"},
 		"EnableImage":                                                     {Name: "EnableImage", Method: "POST", RequestURI: "/"},
@@ -2956,8 +3325,8 @@ var Service = &shape.Service{
 		"GetConsoleScreenshot":                                            {Name: "GetConsoleScreenshot", Method: "POST", RequestURI: "/"},
 		"GetDeclarativePoliciesReportSummary":                             {Name: "GetDeclarativePoliciesReportSummary", Method: "POST", RequestURI: "/"},
 		"GetDefaultCreditSpecification":                                   {Name: "GetDefaultCreditSpecification", Method: "POST", RequestURI: "/"},
-		"GetEbsDefaultKmsKeyId":                                           {Name: "GetEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/"},
-		"GetEbsEncryptionByDefault":                                       {Name: "GetEbsEncryptionByDefault", Method: "POST", RequestURI: "/"},
+		"GetEbsDefaultKmsKeyId":                                           {Name: "GetEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/", Implemented: true, Input: sGetEbsDefaultKmsKeyIdRequest_, Output: sGetEbsDefaultKmsKeyIdResult_},
+		"GetEbsEncryptionByDefault":                                       {Name: "GetEbsEncryptionByDefault", Method: "POST", RequestURI: "/", Implemented: true, Input: sGetEbsEncryptionByDefaultRequest_, Output: sGetEbsEncryptionByDefaultResult_},
 		"GetEnabledIpamPolicy":                                            {Name: "GetEnabledIpamPolicy", Method: "POST", RequestURI: "/"},
 		"GetFlowLogsIntegrationTemplate":                                  {Name: "GetFlowLogsIntegrationTemplate", Method: "POST", RequestURI: "/"},
 		"GetGroupsForCapacityReservation":                                 {Name: "GetGroupsForCapacityReservation", Method: "POST", RequestURI: "/"},
@@ -3027,7 +3396,7 @@ var Service = &shape.Service{
 		"ModifyCapacityReservationFleet":                                  {Name: "ModifyCapacityReservationFleet", Method: "POST", RequestURI: "/"},
 		"ModifyClientVpnEndpoint":                                         {Name: "ModifyClientVpnEndpoint", Method: "POST", RequestURI: "/"},
 		"ModifyDefaultCreditSpecification":                                {Name: "ModifyDefaultCreditSpecification", Method: "POST", RequestURI: "/"},
-		"ModifyEbsDefaultKmsKeyId":                                        {Name: "ModifyEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/"},
+		"ModifyEbsDefaultKmsKeyId":                                        {Name: "ModifyEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifyEbsDefaultKmsKeyIdRequest_, Output: sModifyEbsDefaultKmsKeyIdResult_},
 		"ModifyFleet":                                                     {Name: "ModifyFleet", Method: "POST", RequestURI: "/"},
 		"ModifyFpgaImageAttribute":                                        {Name: "ModifyFpgaImageAttribute", Method: "POST", RequestURI: "/"},
 		"ModifyHosts":                                                     {Name: "ModifyHosts", Method: "POST", RequestURI: "/"},
@@ -3065,7 +3434,7 @@ var Service = &shape.Service{
 		"ModifyReservedInstances":                                         {Name: "ModifyReservedInstances", Method: "POST", RequestURI: "/"},
 		"ModifyRouteServer":                                               {Name: "ModifyRouteServer", Method: "POST", RequestURI: "/"},
 		"ModifySecurityGroupRules":                                        {Name: "ModifySecurityGroupRules", Method: "POST", RequestURI: "/"},
-		"ModifySnapshotAttribute":                                         {Name: "ModifySnapshotAttribute", Method: "POST", RequestURI: "/"},
+		"ModifySnapshotAttribute":                                         {Name: "ModifySnapshotAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifySnapshotAttributeRequest_},
 		"ModifySnapshotTier":                                              {Name: "ModifySnapshotTier", Method: "POST", RequestURI: "/"},
 		"ModifySpotFleetRequest":                                          {Name: "ModifySpotFleetRequest", Method: "POST", RequestURI: "/"},
 		"ModifySubnetAttribute":                                           {Name: "ModifySubnetAttribute", Method: "POST", RequestURI: "/"},
@@ -3083,7 +3452,7 @@ var Service = &shape.Service{
 		"ModifyVerifiedAccessInstance":                                    {Name: "ModifyVerifiedAccessInstance", Method: "POST", RequestURI: "/"},
 		"ModifyVerifiedAccessInstanceLoggingConfiguration":                {Name: "ModifyVerifiedAccessInstanceLoggingConfiguration", Method: "POST", RequestURI: "/"},
 		"ModifyVerifiedAccessTrustProvider":                               {Name: "ModifyVerifiedAccessTrustProvider", Method: "POST", RequestURI: "/"},
-		"ModifyVolume":                                                    {Name: "ModifyVolume", Method: "POST", RequestURI: "/"},
+		"ModifyVolume":                                                    {Name: "ModifyVolume", Method: "POST", RequestURI: "/", Implemented: true, Input: sModifyVolumeRequest_, Output: sModifyVolumeResult_},
 		"ModifyVolumeAttribute":                                           {Name: "ModifyVolumeAttribute", Method: "POST", RequestURI: "/"},
 		"ModifyVpcAttribute":                                              {Name: "ModifyVpcAttribute", Method: "POST", RequestURI: "/"},
 		"ModifyVpcBlockPublicAccessExclusion":                             {Name: "ModifyVpcBlockPublicAccessExclusion", Method: "POST", RequestURI: "/"},
@@ -3140,12 +3509,12 @@ var Service = &shape.Service{
 		"RequestSpotFleet":                                                {Name: "RequestSpotFleet", Method: "POST", RequestURI: "/"},
 		"RequestSpotInstances":                                            {Name: "RequestSpotInstances", Method: "POST", RequestURI: "/"},
 		"ResetAddressAttribute":                                           {Name: "ResetAddressAttribute", Method: "POST", RequestURI: "/"},
-		"ResetEbsDefaultKmsKeyId":                                         {Name: "ResetEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/"},
+		"ResetEbsDefaultKmsKeyId":                                         {Name: "ResetEbsDefaultKmsKeyId", Method: "POST", RequestURI: "/", Implemented: true, Input: sResetEbsDefaultKmsKeyIdRequest_, Output: sResetEbsDefaultKmsKeyIdResult_},
 		"ResetFpgaImageAttribute":                                         {Name: "ResetFpgaImageAttribute", Method: "POST", RequestURI: "/"},
 		"ResetImageAttribute":                                             {Name: "ResetImageAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sResetImageAttributeRequest_},
 		"ResetInstanceAttribute":                                          {Name: "ResetInstanceAttribute", Method: "POST", RequestURI: "/"},
 		"ResetNetworkInterfaceAttribute":                                  {Name: "ResetNetworkInterfaceAttribute", Method: "POST", RequestURI: "/"},
-		"ResetSnapshotAttribute":                                          {Name: "ResetSnapshotAttribute", Method: "POST", RequestURI: "/"},
+		"ResetSnapshotAttribute":                                          {Name: "ResetSnapshotAttribute", Method: "POST", RequestURI: "/", Implemented: true, Input: sResetSnapshotAttributeRequest_},
 		"RestoreAddressToClassic":                                         {Name: "RestoreAddressToClassic", Method: "POST", RequestURI: "/"},
 		"RestoreImageFromRecycleBin":                                      {Name: "RestoreImageFromRecycleBin", Method: "POST", RequestURI: "/"},
 		"RestoreManagedPrefixListVersion":                                 {Name: "RestoreManagedPrefixListVersion", Method: "POST", RequestURI: "/"},
@@ -3193,6 +3562,7 @@ var Service = &shape.Service{
 		"ArchitectureType":                                      sArchitectureType_,
 		"ArchitectureTypeList":                                  sArchitectureTypeList_,
 		"ArchitectureValues":                                    sArchitectureValues_,
+		"AttachVolumeRequest":                                   sAttachVolumeRequest_,
 		"AttachmentLimitType":                                   sAttachmentLimitType_,
 		"AttachmentStatus":                                      sAttachmentStatus_,
 		"AttributeBooleanValue":                                 sAttributeBooleanValue_,
@@ -3209,6 +3579,7 @@ var Service = &shape.Service{
 		"AvailabilityZoneList":                                  sAvailabilityZoneList_,
 		"AvailabilityZoneMessage":                               sAvailabilityZoneMessage_,
 		"AvailabilityZoneMessageList":                           sAvailabilityZoneMessageList_,
+		"AvailabilityZoneName":                                  sAvailabilityZoneName_,
 		"AvailabilityZoneOptInStatus":                           sAvailabilityZoneOptInStatus_,
 		"AvailabilityZoneState":                                 sAvailabilityZoneState_,
 		"AvailabilityZoneSubGeography":                          sAvailabilityZoneSubGeography_,
@@ -3232,6 +3603,7 @@ var Service = &shape.Service{
 		"BootModeType":                                          sBootModeType_,
 		"BootModeTypeList":                                      sBootModeTypeList_,
 		"BootModeValues":                                        sBootModeValues_,
+		"BoxedInteger":                                          sBoxedInteger_,
 		"BurstablePerformanceFlag":                              sBurstablePerformanceFlag_,
 		"CapacityReservationId":                                 sCapacityReservationId_,
 		"CapacityReservationPreference":                         sCapacityReservationPreference_,
@@ -3245,6 +3617,9 @@ var Service = &shape.Service{
 		"CopyImageClientToken":                                  sCopyImageClientToken_,
 		"CopyImageRequest":                                      sCopyImageRequest_,
 		"CopyImageResult":                                       sCopyImageResult_,
+		"CopySnapshotRequest":                                   sCopySnapshotRequest_,
+		"CopySnapshotRequestPSU":                                sCopySnapshotRequestPSU_,
+		"CopySnapshotResult":                                    sCopySnapshotResult_,
 		"CoreCount":                                             sCoreCount_,
 		"CoreCountList":                                         sCoreCountList_,
 		"CpuManufacturerName":                                   sCpuManufacturerName_,
@@ -3255,7 +3630,12 @@ var Service = &shape.Service{
 		"CreateKeyPairRequest":                                  sCreateKeyPairRequest_,
 		"CreateSecurityGroupRequest":                            sCreateSecurityGroupRequest_,
 		"CreateSecurityGroupResult":                             sCreateSecurityGroupResult_,
+		"CreateSnapshotRequest":                                 sCreateSnapshotRequest_,
 		"CreateTagsRequest":                                     sCreateTagsRequest_,
+		"CreateVolumePermission":                                sCreateVolumePermission_,
+		"CreateVolumePermissionList":                            sCreateVolumePermissionList_,
+		"CreateVolumePermissionModifications":                   sCreateVolumePermissionModifications_,
+		"CreateVolumeRequest":                                   sCreateVolumeRequest_,
 		"CreditSpecificationRequest":                            sCreditSpecificationRequest_,
 		"CurrentGenerationFlag":                                 sCurrentGenerationFlag_,
 		"DITMaxResults":                                         sDITMaxResults_,
@@ -3271,9 +3651,11 @@ var Service = &shape.Service{
 		"DeleteKeyPairResult":                                   sDeleteKeyPairResult_,
 		"DeleteSecurityGroupRequest":                            sDeleteSecurityGroupRequest_,
 		"DeleteSecurityGroupResult":                             sDeleteSecurityGroupResult_,
+		"DeleteSnapshotRequest":                                 sDeleteSnapshotRequest_,
 		"DeleteSnapshotResultSet":                               sDeleteSnapshotResultSet_,
 		"DeleteSnapshotReturnCode":                              sDeleteSnapshotReturnCode_,
 		"DeleteTagsRequest":                                     sDeleteTagsRequest_,
+		"DeleteVolumeRequest":                                   sDeleteVolumeRequest_,
 		"DeregisterImageRequest":                                sDeregisterImageRequest_,
 		"DeregisterImageResult":                                 sDeregisterImageResult_,
 		"DescribeAccountAttributesRequest":                      sDescribeAccountAttributesRequest_,
@@ -3296,15 +3678,26 @@ var Service = &shape.Service{
 		"DescribeSecurityGroupsMaxResults":                      sDescribeSecurityGroupsMaxResults_,
 		"DescribeSecurityGroupsRequest":                         sDescribeSecurityGroupsRequest_,
 		"DescribeSecurityGroupsResult":                          sDescribeSecurityGroupsResult_,
+		"DescribeSnapshotAttributeRequest":                      sDescribeSnapshotAttributeRequest_,
+		"DescribeSnapshotAttributeResult":                       sDescribeSnapshotAttributeResult_,
+		"DescribeSnapshotsRequest":                              sDescribeSnapshotsRequest_,
+		"DescribeSnapshotsResult":                               sDescribeSnapshotsResult_,
 		"DescribeSubnetsMaxResults":                             sDescribeSubnetsMaxResults_,
 		"DescribeSubnetsRequest":                                sDescribeSubnetsRequest_,
 		"DescribeSubnetsResult":                                 sDescribeSubnetsResult_,
 		"DescribeTagsRequest":                                   sDescribeTagsRequest_,
 		"DescribeTagsResult":                                    sDescribeTagsResult_,
+		"DescribeVolumesModificationsRequest":                   sDescribeVolumesModificationsRequest_,
+		"DescribeVolumesModificationsResult":                    sDescribeVolumesModificationsResult_,
+		"DescribeVolumesRequest":                                sDescribeVolumesRequest_,
+		"DescribeVolumesResult":                                 sDescribeVolumesResult_,
 		"DescribeVpcsMaxResults":                                sDescribeVpcsMaxResults_,
 		"DescribeVpcsRequest":                                   sDescribeVpcsRequest_,
 		"DescribeVpcsResult":                                    sDescribeVpcsResult_,
+		"DetachVolumeRequest":                                   sDetachVolumeRequest_,
 		"DeviceType":                                            sDeviceType_,
+		"DisableEbsEncryptionByDefaultRequest":                  sDisableEbsEncryptionByDefaultRequest_,
+		"DisableEbsEncryptionByDefaultResult":                   sDisableEbsEncryptionByDefaultResult_,
 		"DisableImageDeprecationRequest":                        sDisableImageDeprecationRequest_,
 		"DisableImageDeprecationResult":                         sDisableImageDeprecationResult_,
 		"DisableImageDeregistrationProtectionRequest":           sDisableImageDeregistrationProtectionRequest_,
@@ -3344,6 +3737,8 @@ var Service = &shape.Service{
 		"EnaSrdSupported":                                       sEnaSrdSupported_,
 		"EnaSrdUdpSpecificationRequest":                         sEnaSrdUdpSpecificationRequest_,
 		"EnaSupport":                                            sEnaSupport_,
+		"EnableEbsEncryptionByDefaultRequest":                   sEnableEbsEncryptionByDefaultRequest_,
+		"EnableEbsEncryptionByDefaultResult":                    sEnableEbsEncryptionByDefaultResult_,
 		"EnableImageDeprecationRequest":                         sEnableImageDeprecationRequest_,
 		"EnableImageDeprecationResult":                          sEnableImageDeprecationResult_,
 		"EnableImageDeregistrationProtectionRequest":            sEnableImageDeregistrationProtectionRequest_,
@@ -3368,6 +3763,10 @@ var Service = &shape.Service{
 		"FreeTierEligibleFlag":                                  sFreeTierEligibleFlag_,
 		"GetConsoleOutputRequest":                               sGetConsoleOutputRequest_,
 		"GetConsoleOutputResult":                                sGetConsoleOutputResult_,
+		"GetEbsDefaultKmsKeyIdRequest":                          sGetEbsDefaultKmsKeyIdRequest_,
+		"GetEbsDefaultKmsKeyIdResult":                           sGetEbsDefaultKmsKeyIdResult_,
+		"GetEbsEncryptionByDefaultRequest":                      sGetEbsEncryptionByDefaultRequest_,
+		"GetEbsEncryptionByDefaultResult":                       sGetEbsEncryptionByDefaultResult_,
 		"GpuDeviceCount":                                        sGpuDeviceCount_,
 		"GpuDeviceInfo":                                         sGpuDeviceInfo_,
 		"GpuDeviceInfoList":                                     sGpuDeviceInfoList_,
@@ -3425,6 +3824,7 @@ var Service = &shape.Service{
 		"InstanceBootModeValues":                                sInstanceBootModeValues_,
 		"InstanceEventId":                                       sInstanceEventId_,
 		"InstanceId":                                            sInstanceId_,
+		"InstanceIdForResolver":                                 sInstanceIdForResolver_,
 		"InstanceIdStringList":                                  sInstanceIdStringList_,
 		"InstanceInterruptionBehavior":                          sInstanceInterruptionBehavior_,
 		"InstanceIpv4Prefix":                                    sInstanceIpv4Prefix_,
@@ -3545,11 +3945,16 @@ var Service = &shape.Service{
 		"MemoryInfo":                                            sMemoryInfo_,
 		"MemorySize":                                            sMemorySize_,
 		"MillisecondDateTime":                                   sMillisecondDateTime_,
+		"ModifyEbsDefaultKmsKeyIdRequest":                       sModifyEbsDefaultKmsKeyIdRequest_,
+		"ModifyEbsDefaultKmsKeyIdResult":                        sModifyEbsDefaultKmsKeyIdResult_,
 		"ModifyImageAttributeRequest":                           sModifyImageAttributeRequest_,
 		"ModifyInstanceAttributeRequest":                        sModifyInstanceAttributeRequest_,
 		"ModifyInstanceAttributeValue":                          sModifyInstanceAttributeValue_,
 		"ModifyInstanceMetadataOptionsRequest":                  sModifyInstanceMetadataOptionsRequest_,
 		"ModifyInstanceMetadataOptionsResult":                   sModifyInstanceMetadataOptionsResult_,
+		"ModifySnapshotAttributeRequest":                        sModifySnapshotAttributeRequest_,
+		"ModifyVolumeRequest":                                   sModifyVolumeRequest_,
+		"ModifyVolumeResult":                                    sModifyVolumeResult_,
 		"Monitoring":                                            sMonitoring_,
 		"MonitoringState":                                       sMonitoringState_,
 		"NestedVirtualizationSpecification":                     sNestedVirtualizationSpecification_,
@@ -3620,10 +4025,14 @@ var Service = &shape.Service{
 		"RequestInstanceTypeList":                               sRequestInstanceTypeList_,
 		"Reservation":                                           sReservation_,
 		"ReservationList":                                       sReservationList_,
+		"ResetEbsDefaultKmsKeyIdRequest":                        sResetEbsDefaultKmsKeyIdRequest_,
+		"ResetEbsDefaultKmsKeyIdResult":                         sResetEbsDefaultKmsKeyIdResult_,
 		"ResetImageAttributeName":                               sResetImageAttributeName_,
 		"ResetImageAttributeRequest":                            sResetImageAttributeRequest_,
+		"ResetSnapshotAttributeRequest":                         sResetSnapshotAttributeRequest_,
 		"ResourceIdList":                                        sResourceIdList_,
 		"ResourceType":                                          sResourceType_,
+		"RestorableByStringList":                                sRestorableByStringList_,
 		"RevokeSecurityGroupEgressRequest":                      sRevokeSecurityGroupEgressRequest_,
 		"RevokeSecurityGroupEgressResult":                       sRevokeSecurityGroupEgressResult_,
 		"RevokeSecurityGroupIngressRequest":                     sRevokeSecurityGroupIngressRequest_,
@@ -3635,6 +4044,7 @@ var Service = &shape.Service{
 		"RunInstancesMonitoringEnabled":                         sRunInstancesMonitoringEnabled_,
 		"RunInstancesRequest":                                   sRunInstancesRequest_,
 		"RunInstancesUserData":                                  sRunInstancesUserData_,
+		"SSEType":                                               sSSEType_,
 		"SecondaryInterfaceId":                                  sSecondaryInterfaceId_,
 		"SecondaryInterfaceStatus":                              sSecondaryInterfaceStatus_,
 		"SecondaryInterfaceType":                                sSecondaryInterfaceType_,
@@ -3653,9 +4063,16 @@ var Service = &shape.Service{
 		"SecurityGroupStringList":                               sSecurityGroupStringList_,
 		"SensitiveUserData":                                     sSensitiveUserData_,
 		"ShutdownBehavior":                                      sShutdownBehavior_,
+		"Snapshot":                                              sSnapshot_,
+		"SnapshotAttributeName":                                 sSnapshotAttributeName_,
+		"SnapshotCompletionDurationMinutesRequest":              sSnapshotCompletionDurationMinutesRequest_,
+		"SnapshotCompletionDurationMinutesResponse":             sSnapshotCompletionDurationMinutesResponse_,
 		"SnapshotId":                                            sSnapshotId_,
+		"SnapshotIdStringList":                                  sSnapshotIdStringList_,
+		"SnapshotList":                                          sSnapshotList_,
 		"SnapshotLocationEnum":                                  sSnapshotLocationEnum_,
 		"SnapshotReturnCodes":                                   sSnapshotReturnCodes_,
+		"SnapshotState":                                         sSnapshotState_,
 		"SpotInstanceType":                                      sSpotInstanceType_,
 		"SpotMarketOptions":                                     sSpotMarketOptions_,
 		"StartInstancesRequest":                                 sStartInstancesRequest_,
@@ -3665,6 +4082,7 @@ var Service = &shape.Service{
 		"StatusType":                                            sStatusType_,
 		"StopInstancesRequest":                                  sStopInstancesRequest_,
 		"StopInstancesResult":                                   sStopInstancesResult_,
+		"StorageTier":                                           sStorageTier_,
 		"String":                                                sString_,
 		"Subnet":                                                sSubnet_,
 		"SubnetCidrAssociationId":                               sSubnetCidrAssociationId_,
@@ -3695,6 +4113,7 @@ var Service = &shape.Service{
 		"TotalMediaMemory":                                      sTotalMediaMemory_,
 		"TotalNeuronMemory":                                     sTotalNeuronMemory_,
 		"TpmSupportValues":                                      sTpmSupportValues_,
+		"TransferType":                                          sTransferType_,
 		"UsageClassType":                                        sUsageClassType_,
 		"UsageClassTypeList":                                    sUsageClassTypeList_,
 		"UserGroupStringList":                                   sUserGroupStringList_,
@@ -3706,7 +4125,18 @@ var Service = &shape.Service{
 		"ValueStringList":                                       sValueStringList_,
 		"VirtualizationType":                                    sVirtualizationType_,
 		"VirtualizationTypeList":                                sVirtualizationTypeList_,
+		"Volume":                                                sVolume_,
+		"VolumeAttachment":                                      sVolumeAttachment_,
+		"VolumeAttachmentList":                                  sVolumeAttachmentList_,
+		"VolumeAttachmentState":                                 sVolumeAttachmentState_,
 		"VolumeId":                                              sVolumeId_,
+		"VolumeIdStringList":                                    sVolumeIdStringList_,
+		"VolumeIdWithResolver":                                  sVolumeIdWithResolver_,
+		"VolumeList":                                            sVolumeList_,
+		"VolumeModification":                                    sVolumeModification_,
+		"VolumeModificationList":                                sVolumeModificationList_,
+		"VolumeModificationState":                               sVolumeModificationState_,
+		"VolumeState":                                           sVolumeState_,
 		"VolumeType":                                            sVolumeType_,
 		"Vpc":                                                   sVpc_,
 		"VpcCidrBlockAssociation":                               sVpcCidrBlockAssociation_,

@@ -15,6 +15,15 @@ type AccountAttributeValue struct {
 	AttributeValue string
 }
 
+// AttachVolumeRequest is the model shape AttachVolumeRequest.
+type AttachVolumeRequest struct {
+	Device       string
+	InstanceId   string
+	VolumeId     string
+	EbsCardIndex *int32
+	DryRun       *bool
+}
+
 // AttributeBooleanValue is the model shape AttributeBooleanValue.
 type AttributeBooleanValue struct {
 	Value *bool
@@ -178,6 +187,28 @@ type CopyImageResult struct {
 	ImageId string
 }
 
+// CopySnapshotRequest is the model shape CopySnapshotRequest.
+type CopySnapshotRequest struct {
+	Description                 string
+	DestinationOutpostArn       string
+	DestinationRegion           string
+	Encrypted                   *bool
+	KmsKeyId                    string
+	PresignedUrl                string
+	SourceRegion                string
+	SourceSnapshotId            string
+	TagSpecifications           []TagSpecification
+	CompletionDurationMinutes   *int32
+	DestinationAvailabilityZone string
+	DryRun                      *bool
+}
+
+// CopySnapshotResult is the model shape CopySnapshotResult.
+type CopySnapshotResult struct {
+	Tags       []Tag
+	SnapshotId string
+}
+
 // CpuOptions is the model shape CpuOptions.
 type CpuOptions struct {
 	CoreCount            *int32
@@ -236,11 +267,53 @@ type CreateSecurityGroupResult struct {
 	SecurityGroupArn string
 }
 
+// CreateSnapshotRequest is the model shape CreateSnapshotRequest.
+type CreateSnapshotRequest struct {
+	Description       string
+	OutpostArn        string
+	VolumeId          string
+	TagSpecifications []TagSpecification
+	Location          string
+	DryRun            *bool
+}
+
 // CreateTagsRequest is the model shape CreateTagsRequest.
 type CreateTagsRequest struct {
 	DryRun    *bool
 	Resources []string
 	Tags      []Tag
+}
+
+// CreateVolumePermission is the model shape CreateVolumePermission.
+type CreateVolumePermission struct {
+	UserId string
+	Group  string
+}
+
+// CreateVolumePermissionModifications is the model shape CreateVolumePermissionModifications.
+type CreateVolumePermissionModifications struct {
+	Add    []CreateVolumePermission
+	Remove []CreateVolumePermission
+}
+
+// CreateVolumeRequest is the model shape CreateVolumeRequest.
+type CreateVolumeRequest struct {
+	AvailabilityZone         string
+	AvailabilityZoneId       string
+	Encrypted                *bool
+	Iops                     *int32
+	KmsKeyId                 string
+	OutpostArn               string
+	Size                     *int32
+	SnapshotId               string
+	VolumeType               string
+	TagSpecifications        []TagSpecification
+	MultiAttachEnabled       *bool
+	Throughput               *int32
+	ClientToken              string
+	VolumeInitializationRate *int32
+	Operator                 *OperatorRequest
+	DryRun                   *bool
 }
 
 // CreditSpecificationRequest is the model shape CreditSpecificationRequest.
@@ -281,6 +354,12 @@ type DeleteSecurityGroupResult struct {
 	GroupId string
 }
 
+// DeleteSnapshotRequest is the model shape DeleteSnapshotRequest.
+type DeleteSnapshotRequest struct {
+	SnapshotId string
+	DryRun     *bool
+}
+
 // DeleteSnapshotReturnCode is the model shape DeleteSnapshotReturnCode.
 type DeleteSnapshotReturnCode struct {
 	SnapshotId string
@@ -292,6 +371,12 @@ type DeleteTagsRequest struct {
 	DryRun    *bool
 	Resources []string
 	Tags      []Tag
+}
+
+// DeleteVolumeRequest is the model shape DeleteVolumeRequest.
+type DeleteVolumeRequest struct {
+	VolumeId string
+	DryRun   *bool
 }
 
 // DeregisterImageRequest is the model shape DeregisterImageRequest.
@@ -450,6 +535,37 @@ type DescribeSecurityGroupsResult struct {
 	SecurityGroups []SecurityGroup
 }
 
+// DescribeSnapshotAttributeRequest is the model shape DescribeSnapshotAttributeRequest.
+type DescribeSnapshotAttributeRequest struct {
+	Attribute  string
+	SnapshotId string
+	DryRun     *bool
+}
+
+// DescribeSnapshotAttributeResult is the model shape DescribeSnapshotAttributeResult.
+type DescribeSnapshotAttributeResult struct {
+	ProductCodes            []ProductCode
+	SnapshotId              string
+	CreateVolumePermissions []CreateVolumePermission
+}
+
+// DescribeSnapshotsRequest is the model shape DescribeSnapshotsRequest.
+type DescribeSnapshotsRequest struct {
+	MaxResults          *int32
+	NextToken           string
+	OwnerIds            []string
+	RestorableByUserIds []string
+	SnapshotIds         []string
+	DryRun              *bool
+	Filters             []Filter
+}
+
+// DescribeSnapshotsResult is the model shape DescribeSnapshotsResult.
+type DescribeSnapshotsResult struct {
+	NextToken string
+	Snapshots []Snapshot
+}
+
 // DescribeSubnetsRequest is the model shape DescribeSubnetsRequest.
 type DescribeSubnetsRequest struct {
 	Filters    []Filter
@@ -479,6 +595,37 @@ type DescribeTagsResult struct {
 	Tags      []TagDescription
 }
 
+// DescribeVolumesModificationsRequest is the model shape DescribeVolumesModificationsRequest.
+type DescribeVolumesModificationsRequest struct {
+	DryRun     *bool
+	VolumeIds  []string
+	Filters    []Filter
+	NextToken  string
+	MaxResults *int32
+}
+
+// DescribeVolumesModificationsResult is the model shape DescribeVolumesModificationsResult.
+type DescribeVolumesModificationsResult struct {
+	NextToken            string
+	VolumesModifications []VolumeModification
+}
+
+// DescribeVolumesRequest is the model shape DescribeVolumesRequest.
+type DescribeVolumesRequest struct {
+	VolumeIds               []string
+	IncludeManagedResources *bool
+	DryRun                  *bool
+	Filters                 []Filter
+	NextToken               string
+	MaxResults              *int32
+}
+
+// DescribeVolumesResult is the model shape DescribeVolumesResult.
+type DescribeVolumesResult struct {
+	NextToken string
+	Volumes   []Volume
+}
+
 // DescribeVpcsRequest is the model shape DescribeVpcsRequest.
 type DescribeVpcsRequest struct {
 	Filters    []Filter
@@ -492,6 +639,25 @@ type DescribeVpcsRequest struct {
 type DescribeVpcsResult struct {
 	NextToken string
 	Vpcs      []Vpc
+}
+
+// DetachVolumeRequest is the model shape DetachVolumeRequest.
+type DetachVolumeRequest struct {
+	Device     string
+	Force      *bool
+	InstanceId string
+	VolumeId   string
+	DryRun     *bool
+}
+
+// DisableEbsEncryptionByDefaultRequest is the model shape DisableEbsEncryptionByDefaultRequest.
+type DisableEbsEncryptionByDefaultRequest struct {
+	DryRun *bool
+}
+
+// DisableEbsEncryptionByDefaultResult is the model shape DisableEbsEncryptionByDefaultResult.
+type DisableEbsEncryptionByDefaultResult struct {
+	EbsEncryptionByDefault *bool
 }
 
 // DisableImageDeprecationRequest is the model shape DisableImageDeprecationRequest.
@@ -647,6 +813,16 @@ type EnaSrdUdpSpecificationRequest struct {
 	EnaSrdUdpEnabled *bool
 }
 
+// EnableEbsEncryptionByDefaultRequest is the model shape EnableEbsEncryptionByDefaultRequest.
+type EnableEbsEncryptionByDefaultRequest struct {
+	DryRun *bool
+}
+
+// EnableEbsEncryptionByDefaultResult is the model shape EnableEbsEncryptionByDefaultResult.
+type EnableEbsEncryptionByDefaultResult struct {
+	EbsEncryptionByDefault *bool
+}
+
 // EnableImageDeprecationRequest is the model shape EnableImageDeprecationRequest.
 type EnableImageDeprecationRequest struct {
 	ImageId     string
@@ -718,6 +894,27 @@ type GetConsoleOutputResult struct {
 	InstanceId string
 	Timestamp  *time.Time
 	Output     string
+}
+
+// GetEbsDefaultKmsKeyIdRequest is the model shape GetEbsDefaultKmsKeyIdRequest.
+type GetEbsDefaultKmsKeyIdRequest struct {
+	DryRun *bool
+}
+
+// GetEbsDefaultKmsKeyIdResult is the model shape GetEbsDefaultKmsKeyIdResult.
+type GetEbsDefaultKmsKeyIdResult struct {
+	KmsKeyId string
+}
+
+// GetEbsEncryptionByDefaultRequest is the model shape GetEbsEncryptionByDefaultRequest.
+type GetEbsEncryptionByDefaultRequest struct {
+	DryRun *bool
+}
+
+// GetEbsEncryptionByDefaultResult is the model shape GetEbsEncryptionByDefaultResult.
+type GetEbsEncryptionByDefaultResult struct {
+	EbsEncryptionByDefault *bool
+	SseType                string
 }
 
 // GpuDeviceInfo is the model shape GpuDeviceInfo.
@@ -1343,6 +1540,17 @@ type MemoryInfo struct {
 	SizeInMiB *int64
 }
 
+// ModifyEbsDefaultKmsKeyIdRequest is the model shape ModifyEbsDefaultKmsKeyIdRequest.
+type ModifyEbsDefaultKmsKeyIdRequest struct {
+	KmsKeyId string
+	DryRun   *bool
+}
+
+// ModifyEbsDefaultKmsKeyIdResult is the model shape ModifyEbsDefaultKmsKeyIdResult.
+type ModifyEbsDefaultKmsKeyIdResult struct {
+	KmsKeyId string
+}
+
 // ModifyImageAttributeRequest is the model shape ModifyImageAttributeRequest.
 type ModifyImageAttributeRequest struct {
 	Attribute              string
@@ -1396,6 +1604,33 @@ type ModifyInstanceMetadataOptionsRequest struct {
 type ModifyInstanceMetadataOptionsResult struct {
 	InstanceId              string
 	InstanceMetadataOptions *InstanceMetadataOptionsResponse
+}
+
+// ModifySnapshotAttributeRequest is the model shape ModifySnapshotAttributeRequest.
+type ModifySnapshotAttributeRequest struct {
+	Attribute              string
+	CreateVolumePermission *CreateVolumePermissionModifications
+	GroupNames             []string
+	OperationType          string
+	SnapshotId             string
+	UserIds                []string
+	DryRun                 *bool
+}
+
+// ModifyVolumeRequest is the model shape ModifyVolumeRequest.
+type ModifyVolumeRequest struct {
+	DryRun             *bool
+	VolumeId           string
+	Size               *int32
+	VolumeType         string
+	Iops               *int32
+	Throughput         *int32
+	MultiAttachEnabled *bool
+}
+
+// ModifyVolumeResult is the model shape ModifyVolumeResult.
+type ModifyVolumeResult struct {
+	VolumeModification *VolumeModification
 }
 
 // Monitoring is the model shape Monitoring.
@@ -1611,11 +1846,28 @@ type Reservation struct {
 	Instances     []Instance
 }
 
+// ResetEbsDefaultKmsKeyIdRequest is the model shape ResetEbsDefaultKmsKeyIdRequest.
+type ResetEbsDefaultKmsKeyIdRequest struct {
+	DryRun *bool
+}
+
+// ResetEbsDefaultKmsKeyIdResult is the model shape ResetEbsDefaultKmsKeyIdResult.
+type ResetEbsDefaultKmsKeyIdResult struct {
+	KmsKeyId string
+}
+
 // ResetImageAttributeRequest is the model shape ResetImageAttributeRequest.
 type ResetImageAttributeRequest struct {
 	Attribute string
 	ImageId   string
 	DryRun    *bool
+}
+
+// ResetSnapshotAttributeRequest is the model shape ResetSnapshotAttributeRequest.
+type ResetSnapshotAttributeRequest struct {
+	Attribute  string
+	SnapshotId string
+	DryRun     *bool
 }
 
 // RevokeSecurityGroupEgressRequest is the model shape RevokeSecurityGroupEgressRequest.
@@ -1760,6 +2012,33 @@ type SecurityGroupRule struct {
 	SecurityGroupRuleArn string
 }
 
+// Snapshot is the model shape Snapshot.
+type Snapshot struct {
+	OwnerAlias                string
+	OutpostArn                string
+	Tags                      []Tag
+	StorageTier               string
+	RestoreExpiryTime         *time.Time
+	SseType                   string
+	AvailabilityZone          string
+	TransferType              string
+	CompletionDurationMinutes *int32
+	CompletionTime            *time.Time
+	FullSnapshotSizeInBytes   *int64
+	SnapshotId                string
+	VolumeId                  string
+	State                     string
+	StateMessage              string
+	StartTime                 *time.Time
+	Progress                  string
+	OwnerId                   string
+	Description               string
+	VolumeSize                *int32
+	Encrypted                 *bool
+	KmsKeyId                  string
+	DataEncryptionKeyId       string
+}
+
 // SpotMarketOptions is the model shape SpotMarketOptions.
 type SpotMarketOptions struct {
 	MaxPrice                     string
@@ -1894,6 +2173,65 @@ type VCpuInfo struct {
 	DefaultThreadsPerCore *int32
 	ValidCores            []int32
 	ValidThreadsPerCore   []int32
+}
+
+// Volume is the model shape Volume.
+type Volume struct {
+	AvailabilityZoneId       string
+	OutpostArn               string
+	SourceVolumeId           string
+	Iops                     *int32
+	Tags                     []Tag
+	VolumeType               string
+	FastRestored             *bool
+	MultiAttachEnabled       *bool
+	Throughput               *int32
+	SseType                  string
+	Operator                 *OperatorResponse
+	VolumeInitializationRate *int32
+	VolumeId                 string
+	Size                     *int32
+	SnapshotId               string
+	AvailabilityZone         string
+	State                    string
+	CreateTime               *time.Time
+	Attachments              []VolumeAttachment
+	Encrypted                *bool
+	KmsKeyId                 string
+}
+
+// VolumeAttachment is the model shape VolumeAttachment.
+type VolumeAttachment struct {
+	DeleteOnTermination   *bool
+	AssociatedResource    string
+	InstanceOwningService string
+	EbsCardIndex          *int32
+	VolumeId              string
+	InstanceId            string
+	Device                string
+	State                 string
+	AttachTime            *time.Time
+}
+
+// VolumeModification is the model shape VolumeModification.
+type VolumeModification struct {
+	VolumeId                   string
+	ModificationState          string
+	StatusMessage              string
+	TargetSize                 *int32
+	TargetIops                 *int32
+	TargetVolumeType           string
+	TargetThroughput           *int32
+	TargetMultiAttachEnabled   *bool
+	OriginalSize               *int32
+	OriginalIops               *int32
+	OriginalVolumeType         string
+	OriginalThroughput         *int32
+	OriginalMultiAttachEnabled *bool
+	Progress                   *int64
+	StartTime                  *time.Time
+	EndTime                    *time.Time
+	Operator                   *OperatorResponse
 }
 
 // Vpc is the model shape Vpc.
@@ -3732,6 +4070,13 @@ const (
 	RootDeviceTypeInstanceStore = "instance-store"
 )
 
+// Values of SSEType.
+const (
+	SSETypeSseEbs = "sse-ebs"
+	SSETypeSseKms = "sse-kms"
+	SSETypeNone   = "none"
+)
+
 // Values of SecondaryInterfaceStatus.
 const (
 	SecondaryInterfaceStatusAvailable = "available"
@@ -3749,6 +4094,12 @@ const (
 	ShutdownBehaviorTerminate = "terminate"
 )
 
+// Values of SnapshotAttributeName.
+const (
+	SnapshotAttributeNameProductCodes           = "productCodes"
+	SnapshotAttributeNameCreateVolumePermission = "createVolumePermission"
+)
+
 // Values of SnapshotLocationEnum.
 const (
 	SnapshotLocationEnumRegional = "regional"
@@ -3762,6 +4113,15 @@ const (
 	SnapshotReturnCodesMissingPermissions = "missing-permissions"
 	SnapshotReturnCodesInternalError      = "internal-error"
 	SnapshotReturnCodesClientError        = "client-error"
+)
+
+// Values of SnapshotState.
+const (
+	SnapshotStatePending     = "pending"
+	SnapshotStateCompleted   = "completed"
+	SnapshotStateError       = "error"
+	SnapshotStateRecoverable = "recoverable"
+	SnapshotStateRecovering  = "recovering"
 )
 
 // Values of SpotInstanceType.
@@ -3781,6 +4141,12 @@ const (
 	StatusTypeFailed           = "failed"
 	StatusTypeInsufficientData = "insufficient-data"
 	StatusTypeInitializing     = "initializing"
+)
+
+// Values of StorageTier.
+const (
+	StorageTierArchive  = "archive"
+	StorageTierStandard = "standard"
 )
 
 // Values of SubnetCidrBlockStateCode.
@@ -3829,6 +4195,12 @@ const (
 	TpmSupportValuesV20 = "v2.0"
 )
 
+// Values of TransferType.
+const (
+	TransferTypeTimeBased = "time-based"
+	TransferTypeStandard  = "standard"
+)
+
 // Values of UsageClassType.
 const (
 	UsageClassTypeSpot          = "spot"
@@ -3840,6 +4212,33 @@ const (
 const (
 	VirtualizationTypeHvm         = "hvm"
 	VirtualizationTypeParavirtual = "paravirtual"
+)
+
+// Values of VolumeAttachmentState.
+const (
+	VolumeAttachmentStateAttaching = "attaching"
+	VolumeAttachmentStateAttached  = "attached"
+	VolumeAttachmentStateDetaching = "detaching"
+	VolumeAttachmentStateDetached  = "detached"
+	VolumeAttachmentStateBusy      = "busy"
+)
+
+// Values of VolumeModificationState.
+const (
+	VolumeModificationStateModifying  = "modifying"
+	VolumeModificationStateOptimizing = "optimizing"
+	VolumeModificationStateCompleted  = "completed"
+	VolumeModificationStateFailed     = "failed"
+)
+
+// Values of VolumeState.
+const (
+	VolumeStateCreating  = "creating"
+	VolumeStateAvailable = "available"
+	VolumeStateInUse     = "in-use"
+	VolumeStateDeleting  = "deleting"
+	VolumeStateDeleted   = "deleted"
+	VolumeStateError     = "error"
 )
 
 // Values of VolumeType.
