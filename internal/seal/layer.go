@@ -283,9 +283,10 @@ func Copy(ctx context.Context, src, dst blob.Store, l blob.Layer, srcKr, dstKr K
 	}
 }
 
-// putChecked is Put with want's digest expected and its size checked.
+// putChecked is Put with want's digest expected and its size checked
+// while streaming, so that a wrong size fails before anything is stored.
 func putChecked(ctx context.Context, dst blob.Store, r io.Reader, want blob.Desc, kr Keyring) (blob.Layer, error) {
-	nl, err := Put(ctx, dst, r, want.Digest, kr)
+	nl, err := Put(ctx, dst, &checker{ctx: ctx, r: r, want: want}, want.Digest, kr)
 	if err != nil {
 		return blob.Layer{}, err
 	}
