@@ -105,23 +105,54 @@ func sealTo(ctx context.Context, w io.Writer, plain io.Reader, expected blob.Dig
 	return d, nil
 }
 
-// copyHashing copies r to w and into h, checking ctx between buffers.
+// copyHashing copies r to w and into h in one pass: while the caller's
+// goroutine reads and encrypts buffer n+1, another hashes buffer n (on a
+// machine with spare cores hashing then costs no wall time). It checks ctx
+// between buffers.
 func copyHashing(ctx context.Context, w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	const nbuf = 3
+	type chunk struct {
+		bp *[]byte
+		n  int
+	}
+	var bufs [nbuf]*[]byte
+	free := make(chan *[]byte, nbuf)
+	for i := range bufs {
+		bufs[i] = bufPool.Get().(*[]byte)
+		free <- bufs[i]
+	}
+	work := make(chan chunk, nbuf)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for c := range work {
+			h.Write((*c.bp)[:c.n])
+			free <- c.bp
+		}
+	}()
+	defer func() {
+		close(work)
+		<-hashed
+		for _, b := range bufs {
+			bufPool.Put(b)
+		}
+	}()
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		m, rerr := io.ReadFull(r, buf)
+		bp := <-free
+		m, rerr := io.ReadFull(r, *bp)
 		if m > 0 {
-			h.Write(buf[:m])
-			if _, err := w.Write(buf[:m]); err != nil {
+			if _, err := w.Write((*bp)[:m]); err != nil {
+				free <- bp
 				return n, err
 			}
+			work <- chunk{bp, m}
 			n += int64(m)
+		} else {
+			free <- bp
 		}
 		switch {
 		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
