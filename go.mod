@@ -8,6 +8,8 @@ require (
 )
 
 require (
+	filippo.io/age v1.3.2
+	filippo.io/hpke v0.4.0 // indirect
 	github.com/kr/text v0.2.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
 )

@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 bash api/run.sh
 if [ -x toe/run.sh ]; then bash toe/run.sh; fi
 bash s3/run.sh
+bash seal/run.sh
 if [ "$(id -u)" = 0 ]; then bash instances/run.sh; else echo "bench/instances skipped: needs root"; fi
