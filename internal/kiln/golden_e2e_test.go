@@ -84,6 +84,10 @@ func TestGoldenImage(t *testing.T) {
 	}
 	eventually(t, "the page after the capture reboot", 30*time.Second, func() bool { _, err := get("http://" + base.IP + "/"); return err == nil })
 	snapID := aws.ToString(golden.BlockDeviceMappings[0].Ebs.SnapshotId)
+	snaps, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{snapID}})
+	if err != nil || len(snaps.Snapshots) != 1 || snaps.Snapshots[0].State != types.SnapshotStateCompleted || len(snaps.Snapshots[0].Tags) != 1 {
+		t.Fatalf("snapshot: %+v %v", snaps, err)
+	}
 
 	// NoReboot: frozen, not stopped; the page is served throughout.
 	nr, err := c.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(base.ID), Name: aws.String("My server (no reboot)"), NoReboot: aws.Bool(true)})
@@ -144,9 +148,15 @@ func TestGoldenImage(t *testing.T) {
 		t.Fatal("the copied image's instance ran user data")
 	}
 
+	if _, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snapID)}); apiCode(t, err) != "InvalidSnapshot.InUse" {
+		t.Fatalf("delete of a snapshot in use: %v", err)
+	}
 	dr, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: created.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)})
 	if err != nil || len(dr.DeleteSnapshotResults) != 1 || aws.ToString(dr.DeleteSnapshotResults[0].SnapshotId) != snapID {
 		t.Fatalf("deregister: %+v %v", dr, err)
+	}
+	if _, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{snapID}}); apiCode(t, err) != "InvalidSnapshot.NotFound" {
+		t.Fatalf("snapshot after deregister: %v", err)
 	}
 	// The golden instance keeps running from its own disk.
 	if _, err := get("http://" + g.IP + "/"); err != nil {
