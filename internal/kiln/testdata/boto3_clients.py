@@ -69,9 +69,9 @@ cw = client("cloudwatch")
 assert cw.list_metrics()["Metrics"] == []
 
 # An unimplemented operation is a 4xx naming it, in the JSON protocol.
-kms = client("kms")
-e = expect_error("UnknownOperationException", kms.list_keys)
-assert "ListKeys" in e.response["Error"]["Message"], e.response
+ssm = client("ssm")
+e = expect_error("UnknownOperationException", ssm.describe_parameters)
+assert "DescribeParameters" in e.response["Error"]["Message"], e.response
 assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
 
 # Auth failures.
