@@ -145,7 +145,7 @@ func run() error {
 	}
 	socket := filepath.Join(dir, "kiln", "containerd", "containerd.sock")
 	inside := func(script string) error {
-		b, err := anchor.Ctr(socket, "-n", "kiln", "tasks", "exec", "--exec-id", "b"+hex.EncodeToString(rb[:]), id, "/bin/sh", "-c", script)
+		b, err := exec.Command("ctr", "--address", socket, "--namespace", "kiln", "tasks", "exec", "--exec-id", "b"+hex.EncodeToString(rb[:]), id, "/bin/sh", "-c", script).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("in the instance: %v: %s", err, b)
 		}

@@ -17,6 +17,10 @@ import (
 
 var _ runtime.Capturer = (*Runtime)(nil)
 
+// captureBuf is the size of the reads of captured diffs from containerd's
+// content store (below gRPC's 16 MiB message limit).
+const captureBuf = 4 << 20
+
 // Capture computes, inside containerd (diff service, so nothing is
 // mounted in kiln's process), the difference between the instance's root
 // snapshot and its parent chain as an uncompressed tar, and copies it to
@@ -81,7 +85,9 @@ func (r *Runtime) captureSnapshot(ctx context.Context, id, snapshotter, key stri
 		}
 		defer ra.Close()
 		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(w, h), content.NewReader(ra))
+		// Each read of the content store is a gRPC call: read in large
+		// pieces (io.Copy's 32 KiB would make one call per 32 KiB).
+		n, err := io.CopyBuffer(struct{ io.Writer }{io.MultiWriter(w, h)}, struct{ io.Reader }{content.NewReader(ra)}, make([]byte, captureBuf))
 		if err != nil {
 			return err
 		}
