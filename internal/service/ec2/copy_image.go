@@ -197,4 +197,3 @@ func containsTagKey(ts []ec2api.Tag, key string) bool {
 	}
 	return false
 }
-
