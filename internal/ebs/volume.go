@@ -61,13 +61,7 @@ func (m *Manager) volumeWork(ctx context.Context, v Volume) error {
 		if err := vr.DeleteVolume(ctx, v.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return err
 		}
-		return m.st.Update(ctx, func(tx store.Tx) error {
-			err := tx.Delete(v.Key())
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		})
+		return m.deleteVolume(ctx, v.Key())
 	case v.Attachment.State == Attaching:
 		if err := m.materialize(ctx, vr, v); err != nil {
 			return err
@@ -219,11 +213,15 @@ func (m *Manager) settle(ctx context.Context, r instance.Record, v Volume) error
 			})
 		}
 	}
+	return m.deleteVolume(ctx, v.Key())
+}
+
+// deleteVolume removes a volume record (already gone is fine).
+func (m *Manager) deleteVolume(ctx context.Context, k store.Key) error {
 	return m.st.Update(ctx, func(tx store.Tx) error {
-		err := tx.Delete(v.Key())
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
+		if err := tx.Delete(k); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-		return err
+		return nil
 	})
 }

@@ -170,7 +170,7 @@ func copySourceSnapshots(tx store.Tx, srcScope scope, src image.Image) (map[stri
 		if err != nil {
 			return nil, err
 		}
-		if src.OwnerID != srcScope.account && !sn.Public && !contains(sn.CreateVolumePermissions, srcScope.account) {
+		if !snapshotVisible(sn, srcScope.account) {
 			return nil, awserr.New(awserr.Forbidden, "AuthFailure", "You do not have permission to access the storage of this ami (snapshot %s).", sn.ID)
 		}
 		out[sn.ID] = sn

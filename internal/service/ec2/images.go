@@ -87,5 +87,3 @@ func newImageSnapshot(sc scope, imageID string, size int32, desc string, w *ebs.
 		State: ebs.SnapshotPending, Started: now, Encrypted: encrypted, KmsKeyID: keyARN, ImageID: imageID, Work: w,
 	}
 }
-
-var snapIDRE = regexp.MustCompile(`^snap-([0-9a-f]{8}|[0-9a-f]{17})$`)

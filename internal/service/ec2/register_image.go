@@ -109,7 +109,7 @@ func registerDevice(tx store.Tx, sc scope, m ec2api.BlockDeviceMapping) (image.B
 		}
 		return bd, nil, nil
 	}
-	sn, err := visibleSnapshot(tx, sc, m.Ebs.SnapshotId)
+	sn, err := getVisibleSnapshot(tx, sc, m.Ebs.SnapshotId)
 	if err != nil {
 		return bd, nil, err
 	}
@@ -131,23 +131,4 @@ func registerDevice(tx store.Tx, sc scope, m ec2api.BlockDeviceMapping) (image.B
 		bd.DeleteOnTermination = *m.Ebs.DeleteOnTermination
 	}
 	return bd, sn.Layers, nil
-}
-
-// visibleSnapshot reads a snapshot in the caller's region that the caller
-// owns or may create volumes from (public or createVolumePermission).
-func visibleSnapshot(tx store.Tx, sc scope, id string) (ebs.Snapshot, error) {
-	notFound := awserr.New(awserr.NotFound, "InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", id)
-	if !snapIDRE.MatchString(id) {
-		return ebs.Snapshot{}, awserr.New(awserr.InvalidArgument, "InvalidSnapshotID.Malformed", "Invalid id: \"%s\" (expecting \"snap-...\")", id)
-	}
-	ss, err := store.ListJSON[ebs.Snapshot](tx, store.Query{AllAccounts: true, Region: sc.region, Kind: ebs.SnapshotKind, IDs: []string{id}})
-	if err != nil {
-		return ebs.Snapshot{}, err
-	}
-	for _, sn := range ss {
-		if sn.OwnerID == sc.account || sn.Public || contains(sn.CreateVolumePermissions, sc.account) {
-			return sn, nil
-		}
-	}
-	return ebs.Snapshot{}, notFound
 }
