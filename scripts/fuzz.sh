@@ -8,10 +8,12 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(' . | sort | while r
 	dir=$(dirname "$f")
 	for name in $(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$f" | sed 's/^func //'); do
 		echo "fuzz: $dir $name ($t)"
-		go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "$dir" >/dev/null || {
+		# Keep the failing run's own output: a re-run explores other inputs
+		# and may well pass. The failing input is saved under testdata/fuzz.
+		if ! out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "$dir" 2>&1); then
 			echo "fuzz: $dir $name FAILED" >&2
-			go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "$dir" | tail -30 >&2
+			printf '%s\n' "$out" | tail -40 >&2
 			exit 1
-		}
+		fi
 	done
 done
