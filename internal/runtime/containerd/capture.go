@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -21,11 +22,11 @@ var _ runtime.Capturer = (*Runtime)(nil)
 // content store (below gRPC's 16 MiB message limit).
 const captureBuf = 4 << 20
 
-// Capture computes, inside containerd (diff service, so nothing is
-// mounted in kiln's process), the difference between the instance's root
-// snapshot and its parent chain as an uncompressed tar, and copies it to
-// w. The intermediate content lives under an expiring lease and is deleted
-// afterwards.
+// Capture writes the difference between the instance's root snapshot and
+// its parent chain to w as an uncompressed tar: straight from the overlay
+// upper directory when it can (capture_overlay.go), else computed by
+// containerd's diff service, whose intermediate content lives under an
+// expiring lease and is deleted afterwards.
 func (r *Runtime) Capture(ctx context.Context, id string, w io.Writer) (blob.Desc, error) {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -41,8 +42,8 @@ func (r *Runtime) Capture(ctx context.Context, id string, w io.Writer) (blob.Des
 
 // captureSnapshot writes the changes of the active snapshot key (of
 // snapshotter) relative to its parent chain to w as an uncompressed tar
-// layer and returns its digest and size: the diff service compares a
-// read-only view of the parent with the snapshot. id names the object in
+// layer and returns its digest and size, comparing it with a read-only
+// view of the parent. id names the object in
 // errors (an instance or a volume). Instance and volume captures share it.
 func (r *Runtime) captureSnapshot(ctx context.Context, id, snapshotter, key string, w io.Writer) (blob.Desc, error) {
 	var out blob.Desc
@@ -66,6 +67,16 @@ func (r *Runtime) captureSnapshot(ctx context.Context, id, snapshotter, key stri
 			defer cancel()
 			_ = sn.Remove(cctx, viewKey)
 		}()
+		if upperDir, ok := overlayUpper(upper); ok {
+			lm, err := sn.Mounts(ctx, viewKey)
+			if err != nil {
+				return mapErr(id, err)
+			}
+			out, err = r.captureOverlay(ctx, id, upperDir, lm, w)
+			if !errors.Is(err, errNoDirect) {
+				return err
+			}
+		}
 		desc, err := r.client.DiffService().Compare(ctx, lower, upper,
 			diff.WithMediaType(layerMediaType), diff.WithReference("kiln-capture-"+randomHex()))
 		if err != nil {

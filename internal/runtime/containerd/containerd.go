@@ -36,8 +36,9 @@ const Snapshotter = "overlayfs"
 // Options configure New.
 type Options struct {
 	// DataDir holds kiln's containerd (root, state, socket, config, log)
-	// under DataDir/containerd, and the volume attachment mounts under
-	// DataDir/containerd/attach. Required unless Address is set; with
+	// under DataDir/containerd, the volume attachment mounts under
+	// DataDir/containerd/attach and the parent views of captures under
+	// DataDir/containerd/capture. Required unless Address is set; with
 	// Address and no DataDir, volumes are not supported (the Volumer
 	// methods fail and instances get no VolumeDir mount).
 	DataDir string
@@ -84,6 +85,10 @@ type Runtime struct {
 	// volumes are not supported. volMu serialises attachment changes within the process.
 	attachRoot string
 	volMu      sync.Mutex
+	// captureRoot holds the read-only parent views of direct overlay
+	// captures (<captureRoot>/<token>-…); "" without a DataDir (captures
+	// then use containerd's diff service).
+	captureRoot string
 
 	bg     context.Context // cancelled by Close; parent of Exited waiters
 	cancel context.CancelFunc
@@ -115,6 +120,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("containerd: volume attachment directory: %w", err)
 		}
 		r.attachRoot = dir
+		r.captureRoot = filepath.Join(filepath.Dir(dir), "capture")
 	}
 	if o.Address != "" {
 		r.address = o.Address

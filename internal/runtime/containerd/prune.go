@@ -21,8 +21,8 @@ var _ runtime.Pruner = (*Runtime)(nil)
 // the lease's hour), temporary unpack and capture snapshots, instance
 // root snapshots without a container, volume snapshots of interrupted
 // CreateVolumes (never a complete volume), attachment mounts of instances
-// or volumes that no longer exist, and attachment directories of instances
-// without a container. Work of this Runtime in flight is
+// or volumes that no longer exist, attachment directories of instances
+// without a container, and the parent views of interrupted captures. Work of this Runtime in flight is
 // left alone. It reports what it removed.
 func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
 	ctx = r.ns(ctx)
@@ -101,6 +101,11 @@ func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
 	// complete, so never attached.
 	att, err := r.pruneAttachments(ctx)
 	removed = append(removed, att...)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	views, err := r.pruneCaptureMounts()
+	removed = append(removed, views...)
 	if err != nil {
 		errs = append(errs, err)
 	}
