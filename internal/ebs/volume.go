@@ -175,7 +175,7 @@ func (m *Manager) settle(ctx context.Context, r instance.Record, v Volume) error
 		if !v.Encrypted {
 			kr = nil
 		}
-		top, err := putCaptured(ctx, bs, kr, func(w2 io.Writer) (blob.Desc, error) { return capt.Capture(ctx, r.ID, w2) })
+		top, err := putCaptured(ctx, bs, kr, func(w2 io.Writer) (int64, error) { return capt.Capture(ctx, r.ID, w2) })
 		if errors.Is(err, runtime.ErrNotFound) {
 			top = blob.Layer{} // the container is gone: nothing to keep but the layers
 		} else if err != nil {

@@ -103,9 +103,10 @@ type Runtime interface {
 type Capturer interface {
 	// Capture writes the changes of the instance's root filesystem
 	// relative to its image layers to w as an uncompressed tar layer
-	// (OCI whiteouts for deletions) and returns its digest and size. The
-	// instance may be running; pause it for a consistent capture.
-	Capture(ctx context.Context, id string, w io.Writer) (blob.Desc, error)
+	// (OCI whiteouts for deletions) and returns its size. Whoever keeps
+	// the layer hashes it (once, as it stores it). The instance may be
+	// running; pause it for a consistent capture.
+	Capture(ctx context.Context, id string, w io.Writer) (int64, error)
 	// Pause freezes every process of a running instance (NoReboot
 	// captures); Resume thaws them.
 	Pause(ctx context.Context, id string) error
@@ -152,7 +153,7 @@ type Volumer interface {
 	DeleteVolume(ctx context.Context, id string) error
 	// CaptureVolume writes the volume's changes relative to its layers to
 	// w as an uncompressed tar layer (like Capturer.Capture).
-	CaptureVolume(ctx context.Context, id string, w io.Writer) (blob.Desc, error)
+	CaptureVolume(ctx context.Context, id string, w io.Writer) (int64, error)
 	// AttachVolume makes the volume visible inside the instance at
 	// VolumeDir/name (name is one path element, e.g. "sdf" for /dev/sdf),
 	// at once if it runs and on every later boot, until DetachVolume or

@@ -3,7 +3,6 @@ package containerd
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/archive"
 	"github.com/containerd/continuity/fs"
 	"golang.org/x/sys/unix"
-
-	"github.com/kiln-dev/kiln/internal/blob"
 )
 
 // Direct overlay capture.
@@ -24,12 +21,14 @@ import (
 // An overlayfs snapshot's changes are exactly the contents of its upper
 // directory (files written, overlay whiteouts for deletions, the opaque
 // xattr for replaced directories), so the layer tar is written straight
-// from there into the caller's writer and hashed once: no copy of the
-// whole tar in containerd's content store, no read back over gRPC. The
-// parent chain is mounted read-only (a view) only to tell modifications
-// from additions and to drop whiteouts of names the parent lacks. The
-// view is mounted under <DataDir>/containerd/capture/<token>-…, so that a
-// later process's Prune unmounts what a killed one left.
+// from there into the caller's writer: no copy of the whole tar in
+// containerd's content store, no read back over gRPC, and no hashing (the
+// caller hashes once as it stores). The lower directories of the same
+// mount are mounted read-only on their own, only to tell modifications
+// from additions and to drop whiteouts of names they lack; containerd is
+// asked for nothing but the mounts. The lower view is mounted under
+// <DataDir>/containerd/capture/<token>-…, so that a later process's Prune
+// unmounts what a killed one left.
 //
 // It applies only when the upper directory alone is the truth: an
 // overlay mount with an upperdir kiln can read, and neither metacopy
@@ -41,31 +40,46 @@ import (
 // directory; the diff service is used instead.
 var errNoDirect = errors.New("containerd: no direct overlay capture")
 
-// overlayUpper returns the upper directory of an overlay snapshot's
-// mounts when the direct capture applies to it.
-func overlayUpper(mounts []mount.Mount) (string, bool) {
+// overlayDirs returns the upper and lower directories of an overlay
+// snapshot's mounts when the direct capture applies to them.
+func overlayDirs(mounts []mount.Mount) (upper string, lower []string, ok bool) {
 	if len(mounts) != 1 || mounts[0].Type != "overlay" {
-		return "", false
+		return "", nil, false
 	}
-	upper := ""
 	for _, o := range mounts[0].Options {
 		k, v, _ := strings.Cut(o, "=")
 		switch k {
 		case "upperdir":
 			upper = v
+		case "lowerdir":
+			lower = strings.Split(v, ":")
 		case "metacopy", "redirect_dir":
 			if v != "off" && v != "nofollow" {
-				return "", false
+				return "", nil, false
 			}
 		}
 	}
-	if upper == "" || overlayFeatureOn("metacopy") || overlayFeatureOn("redirect_dir") {
-		return "", false
+	if upper == "" || len(lower) == 0 || overlayFeatureOn("metacopy") || overlayFeatureOn("redirect_dir") {
+		return "", nil, false
+	}
+	for _, d := range append([]string{upper}, lower...) {
+		if !filepath.IsAbs(d) {
+			return "", nil, false
+		}
 	}
 	if fi, err := os.Stat(upper); err != nil || !fi.IsDir() {
-		return "", false // another mount namespace's containerd
+		return "", nil, false // another mount namespace's containerd
 	}
-	return upper, true
+	return upper, lower, true
+}
+
+// lowerView is the read-only mount of lower directories (topmost first):
+// a bind mount of a single one, an overlay without upper of several.
+func lowerView(lower []string) []mount.Mount {
+	if len(lower) == 1 {
+		return []mount.Mount{{Type: "bind", Source: lower[0], Options: []string{"ro", "rbind"}}}
+	}
+	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: []string{"ro", "lowerdir=" + strings.Join(lower, ":")}}}
 }
 
 // overlayFeatureOn reports whether the overlay module enables a feature
@@ -79,43 +93,44 @@ func overlayFeatureOn(name string) bool {
 	return v == "Y" || v == "on"
 }
 
-// captureOverlay writes the tar of upper's changes against the lower
-// mounts (the parent view) to w and returns its digest and size.
-func (r *Runtime) captureOverlay(ctx context.Context, id, upper string, lower []mount.Mount, w io.Writer) (blob.Desc, error) {
-	if r.captureRoot == "" {
-		return blob.Desc{}, errNoDirect
+// captureOverlay writes the tar of an overlay snapshot's changes (its
+// mounts: upper) to w and returns its size; errNoDirect when it does not
+// apply.
+func (r *Runtime) captureOverlay(ctx context.Context, id string, upper []mount.Mount, w io.Writer) (int64, error) {
+	upperDir, lowerDirs, ok := overlayDirs(upper)
+	if !ok || r.captureRoot == "" {
+		return 0, errNoDirect
 	}
 	if err := os.MkdirAll(r.captureRoot, 0o700); err != nil {
-		return blob.Desc{}, fmt.Errorf("containerd: capture mount directory: %w", err)
+		return 0, fmt.Errorf("containerd: capture mount directory: %w", err)
 	}
 	root, err := os.MkdirTemp(r.captureRoot, r.token+"-")
 	if err != nil {
-		return blob.Desc{}, fmt.Errorf("containerd: capture mount directory: %w", err)
+		return 0, fmt.Errorf("containerd: capture mount directory: %w", err)
 	}
 	defer func() {
 		if err := unmountCapture(root); err != nil {
 			r.log.Warn("capture: unmount parent view", "id", id, "dir", root, "err", err)
 		}
 	}()
-	if err := mount.All(mount.RemoveVolatileOption(lower), root); err != nil {
-		return blob.Desc{}, fmt.Errorf("containerd: %s: mount the parent layers: %w", id, err)
+	if err := mount.All(lowerView(lowerDirs), root); err != nil {
+		return 0, fmt.Errorf("containerd: %s: mount the parent layers: %w", id, err)
 	}
-	h := sha256.New()
-	cnt := &countWriter{w: io.MultiWriter(w, h)}
+	cnt := &countWriter{w: w}
 	// The tar writer writes headers and 32 KiB pieces of files; hand the
 	// consumer large pieces instead.
 	bw := bufio.NewWriterSize(cnt, captureBuf)
-	cw := archive.NewChangeWriter(bw, upper)
-	if err := fs.DiffDirChanges(ctx, root, upper, fs.DiffSourceOverlayFS, cw.HandleChange); err != nil {
-		return blob.Desc{}, fmt.Errorf("containerd: %s: diff: %w", id, err)
+	cw := archive.NewChangeWriter(bw, upperDir)
+	if err := fs.DiffDirChanges(ctx, root, upperDir, fs.DiffSourceOverlayFS, cw.HandleChange); err != nil {
+		return 0, fmt.Errorf("containerd: %s: diff: %w", id, err)
 	}
 	if err := cw.Close(); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
 	if err := bw.Flush(); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
-	return blob.Desc{Digest: blob.FromHash(h.Sum(nil)), Size: cnt.n}, nil
+	return cnt.n, nil
 }
 
 // unmountCapture unmounts a capture's parent view and removes its mount

@@ -113,6 +113,7 @@ func (r *Runtime) Start(ctx context.Context, id string) (retErr error) {
 		return mapErr(id, err)
 	}
 	if t, err := c.Task(ctx, nil); err == nil {
+		r.thawLeftover(ctx, id)
 		st, err := t.Status(ctx)
 		if err != nil {
 			return mapErr(id, err)
@@ -181,6 +182,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	} else if err != nil {
 		return mapErr(id, err)
 	}
+	r.thawLeftover(ctx, id) // a frozen task would never see its signals
 	st, err := t.Status(ctx)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return mapErr(id, err)

@@ -211,15 +211,15 @@ func TestCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf strings.Builder
-	desc, err := r.Capture(ctx, spec.ID, &buf)
+	n, err := r.Capture(ctx, spec.ID, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Resume(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
-	if desc.Size != int64(buf.Len()) || desc.Digest != runtimetest.DigestOf([]byte(buf.String())) {
-		t.Fatalf("desc %+v does not match %d bytes", desc, buf.Len())
+	if n != int64(buf.Len()) {
+		t.Fatalf("Capture = %d for %d bytes", n, buf.Len())
 	}
 	names := tarNames(t, buf.String())
 	for _, want := range []string{"opt/app/version", "etc/.wh.hostname"} {

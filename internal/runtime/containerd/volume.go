@@ -228,16 +228,16 @@ func (r *Runtime) DeleteVolume(ctx context.Context, id string) error {
 // uncompressed tar layer (OCI whiteouts for deletions), as Capture does for
 // an instance root. The volume may be attached; writes during the capture
 // may or may not be included.
-func (r *Runtime) CaptureVolume(ctx context.Context, id string, w io.Writer) (blob.Desc, error) {
+func (r *Runtime) CaptureVolume(ctx context.Context, id string, w io.Writer) (int64, error) {
 	if err := r.volumesSupported(); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
 	if err := validElem("volume ID", id); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
 	ctx = r.ns(ctx)
 	if err := r.statVolume(ctx, id); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
 	return r.captureSnapshot(ctx, id, Snapshotter, id, w)
 }

@@ -248,12 +248,12 @@ exec sleep 1000`}}
 		t.Fatalf("console: %s", readFile(con))
 	}
 	var buf strings.Builder
-	desc, err := r.CaptureVolume(ctx, vol, &buf)
+	n, err := r.CaptureVolume(ctx, vol, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if desc.Size != int64(buf.Len()) || desc.Digest != runtimetest.DigestOf([]byte(buf.String())) {
-		t.Fatalf("desc %+v does not match %d bytes", desc, buf.Len())
+	if n != int64(buf.Len()) {
+		t.Fatalf("CaptureVolume = %d for %d bytes", n, buf.Len())
 	}
 	names := tarNames(t, buf.String())
 	for _, want := range []string{"new/b.txt", "data/.wh.a.txt"} {

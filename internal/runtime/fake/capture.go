@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kiln-dev/kiln/internal/blob"
 	"github.com/kiln-dev/kiln/internal/runtime"
 	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
 )
@@ -38,25 +37,23 @@ func (f *Runtime) Paused(id string) bool {
 }
 
 // Capture writes the files given to SetDiff as a tar layer.
-func (f *Runtime) Capture(ctx context.Context, id string, w io.Writer) (blob.Desc, error) {
+func (f *Runtime) Capture(ctx context.Context, id string, w io.Writer) (int64, error) {
 	if err := f.begin(ctx, OpCapture, id); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
 	f.mu.Lock()
 	_, ok := f.inst[id]
 	files := f.diffs[id]
 	f.mu.Unlock()
 	if !ok {
-		return blob.Desc{}, notFound(id)
+		return 0, notFound(id)
 	}
-	b, d, err := runtimetest.FileLayer(files)
+	b, _, err := runtimetest.FileLayer(files)
 	if err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
-	if _, err := w.Write(b); err != nil {
-		return blob.Desc{}, err
-	}
-	return blob.Desc{Digest: d, Size: int64(len(b))}, nil
+	n, err := w.Write(b)
+	return int64(n), err
 }
 
 // Pause marks a running instance paused.

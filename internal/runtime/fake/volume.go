@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kiln-dev/kiln/internal/blob"
 	"github.com/kiln-dev/kiln/internal/runtime"
 	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
 )
@@ -128,9 +127,9 @@ func (f *Runtime) DeleteVolume(ctx context.Context, id string) error {
 // CaptureVolume writes the changes set with SetVolumeDiff as a tar layer
 // (files in path order, then whiteouts): the same changes always give the
 // same bytes.
-func (f *Runtime) CaptureVolume(ctx context.Context, id string, w io.Writer) (blob.Desc, error) {
+func (f *Runtime) CaptureVolume(ctx context.Context, id string, w io.Writer) (int64, error) {
 	if err := f.begin(ctx, OpCaptureVolume, id); err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
 	f.mu.Lock()
 	v, ok := f.vols[id]
@@ -147,16 +146,14 @@ func (f *Runtime) CaptureVolume(ctx context.Context, id string, w io.Writer) (bl
 	}
 	f.mu.Unlock()
 	if !ok {
-		return blob.Desc{}, notFound(id)
+		return 0, notFound(id)
 	}
-	b, d, err := runtimetest.FileLayer(files)
+	b, _, err := runtimetest.FileLayer(files)
 	if err != nil {
-		return blob.Desc{}, err
+		return 0, err
 	}
-	if _, err := w.Write(b); err != nil {
-		return blob.Desc{}, err
-	}
-	return blob.Desc{Digest: d, Size: int64(len(b))}, nil
+	n, err := w.Write(b)
+	return int64(n), err
 }
 
 // AttachVolume records the attachment (whether the instance runs or not).

@@ -284,12 +284,12 @@ func volumes(t *testing.T, rt runtime.Runtime, vr runtime.Volumer, layers []runt
 		t.Fatalf("Volumes after deletes = %v, %v", list, err)
 	}
 	var buf bytes.Buffer
-	d, err := vr.CaptureVolume(ctx, v2, &buf)
+	n, err := vr.CaptureVolume(ctx, v2, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Size != int64(buf.Len()) || d.Digest != DigestOf(buf.Bytes()) {
-		t.Errorf("CaptureVolume %+v for %d bytes", d, buf.Len())
+	if n != int64(buf.Len()) {
+		t.Errorf("CaptureVolume = %d for %d bytes", n, buf.Len())
 	}
 	if _, err := vr.CaptureVolume(ctx, vol("missing"), io.Discard); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("CaptureVolume of a missing volume: %v, want ErrNotFound", err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
-	"github.com/kiln-dev/kiln/internal/blob"
 	"github.com/kiln-dev/kiln/internal/blob/disk"
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/ebs"
@@ -109,12 +108,9 @@ func (r *volRuntime) DeleteVolume(_ context.Context, id string) error {
 }
 
 // CaptureVolume writes a layer naming the volume as its changes.
-func (r *volRuntime) CaptureVolume(_ context.Context, id string, w io.Writer) (blob.Desc, error) {
-	b := []byte("changes of " + id)
-	if _, err := w.Write(b); err != nil {
-		return blob.Desc{}, err
-	}
-	return blob.Desc{Digest: blob.FromBytes(b), Size: int64(len(b))}, nil
+func (r *volRuntime) CaptureVolume(_ context.Context, id string, w io.Writer) (int64, error) {
+	n, err := w.Write([]byte("changes of " + id))
+	return int64(n), err
 }
 
 func (r *volRuntime) AttachVolume(_ context.Context, instanceID, volumeID, name string) error {
