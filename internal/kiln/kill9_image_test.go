@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,22 +115,50 @@ func TestKill9MidCreateImageAndCopyImage(t *testing.T) {
 		return string(st)
 	}
 
+	// killMidway kills kiln as soon as the work is seen under way: a
+	// capture's mount of the parent layers or a blob being written.
+	views := filepath.Join(s.dir, "containerd", "capture")
+	killMidway := func(what string, dirs ...string) {
+		t.Helper()
+		end := time.Now().Add(20 * time.Second)
+		for time.Now().Before(end) {
+			for _, d := range dirs {
+				if ents, _ := os.ReadDir(d); len(ents) > 0 {
+					s.kill9()
+					t.Logf("killed during %s: %s held %s", what, d, ents[0].Name())
+					return
+				}
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		t.Fatalf("never saw %s under way", what)
+	}
+
 	img, err := c.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: run.Instances[0].InstanceId, Name: aws.String("crash"), NoReboot: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
-	s.kill9()
+	killMidway("CreateImage", views, filepath.Join(s.dir, "blobs", "us-east-1", "tmp"))
 	s.start()
 	t.Logf("CreateImage interrupted, then: %s", outcome(c, aws.ToString(img.ImageId)))
 	checkBlobs(t, s.dir, "us-east-1")
+	// Nothing of the capture is left: no mount, and the instance, frozen
+	// while it was read, runs again.
+	if ents, _ := os.ReadDir(views); len(ents) != 0 {
+		t.Errorf("capture views left after the restart: %v", ents)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), views) {
+		t.Errorf("a capture view is still mounted:\n%s", mi)
+	}
+	if page, err := get("http://" + ip + "/"); err != nil || page != sum {
+		t.Errorf("the captured instance does not serve after the restart (left frozen?): %q %v", page, err)
+	}
 
 	cp, err := c2.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: img.ImageId, SourceRegion: aws.String("us-east-1"), Name: aws.String("crash copy")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
-	s.kill9()
+	killMidway("CopyImage", filepath.Join(s.dir, "blobs", "eu-west-1", "tmp"))
 	s.start()
 	t.Logf("CopyImage interrupted, then: %s", outcome(c2, aws.ToString(cp.ImageId)))
 	if n := checkBlobs(t, s.dir, "eu-west-1"); n == 0 {
