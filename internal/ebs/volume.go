@@ -63,21 +63,11 @@ func (m *Manager) volumeWork(ctx context.Context, v Volume) error {
 		}
 		return m.deleteVolume(ctx, v.Key())
 	case v.Attachment.State == Attaching:
-		if err := m.materialize(ctx, vr, v); err != nil {
-			return err
+		err := m.attach(ctx, vr, v)
+		if errors.Is(err, runtime.ErrNotFound) && m.launching(ctx, v) {
+			return nil // mapped at launch: attached before the first boot
 		}
-		if err := vr.AttachVolume(ctx, v.Attachment.InstanceID, v.ID, MountName(v.Attachment.Device)); err != nil {
-			return err
-		}
-		return m.updateVolume(ctx, v.Key(), func(nv *Volume) bool {
-			if nv.Attachment == nil || nv.Attachment.State != Attaching || nv.Attachment.InstanceID != v.Attachment.InstanceID {
-				return false
-			}
-			nv.Materialized = true
-			nv.Attachment.State = Attached
-			nv.State = VolumeInUse
-			return true
-		})
+		return err
 	case v.Attachment.State == Detaching:
 		if err := vr.DetachVolume(ctx, v.Attachment.InstanceID, v.ID, MountName(v.Attachment.Device)); err != nil {
 			return err
@@ -90,6 +80,70 @@ func (m *Manager) volumeWork(ctx context.Context, v Volume) error {
 			nv.State = VolumeAvailable
 			return true
 		})
+	}
+	return nil
+}
+
+// attach mounts an attaching volume into its instance and records it
+// attached.
+func (m *Manager) attach(ctx context.Context, vr runtime.Volumer, v Volume) error {
+	if err := m.materialize(ctx, vr, v); err != nil {
+		return err
+	}
+	if err := vr.AttachVolume(ctx, v.Attachment.InstanceID, v.ID, MountName(v.Attachment.Device)); err != nil {
+		return err
+	}
+	return m.updateVolume(ctx, v.Key(), func(nv *Volume) bool {
+		if nv.Attachment == nil || nv.Attachment.State != Attaching || nv.Attachment.InstanceID != v.Attachment.InstanceID {
+			return false
+		}
+		nv.Materialized = true
+		nv.Attachment.State = Attached
+		nv.State = VolumeInUse
+		return true
+	})
+}
+
+// launching reports whether the instance a volume is attaching to has not
+// been created yet (a volume its launch mapped): InstanceStarting attaches
+// it.
+func (m *Manager) launching(ctx context.Context, v Volume) bool {
+	var r instance.Record
+	err := m.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		r, err = store.GetJSON[instance.Record](tx, store.Key{Account: v.OwnerID, Region: v.Region, Kind: instance.Kind, ID: v.Attachment.InstanceID})
+		return err
+	})
+	return err == nil && r.State == instance.Pending
+}
+
+// InstanceStarting attaches the volumes waiting for an instance that is
+// about to boot (those its launch mapped, or attached while its container
+// did not exist), so that they are there from its first instruction. The
+// instance controller calls it after creating the container, before every
+// boot.
+func (m *Manager) InstanceStarting(ctx context.Context, r instance.Record) error {
+	var vols []Volume
+	err := m.st.View(ctx, func(tx store.Tx) error {
+		all, err := store.ListJSON[Volume](tx, store.Query{Account: r.Account, Region: r.Region, Kind: VolumeKind})
+		for _, v := range all {
+			if !v.Root && v.Attachment != nil && v.Attachment.InstanceID == r.ID && v.Attachment.State == Attaching {
+				vols = append(vols, v)
+			}
+		}
+		return err
+	})
+	if err != nil || len(vols) == 0 {
+		return err
+	}
+	vr, err := m.volumer()
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if err := m.attach(ctx, vr, v); err != nil {
+			return fmt.Errorf("volume %s: %w", v.ID, err)
+		}
 	}
 	return nil
 }

@@ -59,6 +59,10 @@ type Config struct {
 	// container is deleted (EBS settles its volumes: captures a root
 	// volume that outlives the instance). It may run again after a crash.
 	BeforeDelete func(ctx context.Context, r Record) error
+	// BeforeStart, when set, runs before every boot, once the container
+	// exists (EBS attaches the volumes the launch mapped, so that they
+	// are there when the instance boots).
+	BeforeStart func(ctx context.Context, r Record) error
 	// Keys unseals encrypted layers on behalf of the instance's account
 	// (nil: encrypted images cannot launch).
 	Keys func(account, region string) seal.Keyring

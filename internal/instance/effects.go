@@ -180,6 +180,11 @@ func (c *Controller) up(ctx context.Context, r Record) (err error) {
 			c.log.Warn("instance: runtime cannot resize; old limits kept", "id", r.ID, "vcpus", r.VCPUs, "memoryMiB", r.MemoryMiB)
 		}
 	}
+	if c.cfg.BeforeStart != nil {
+		if err := c.cfg.BeforeStart(ctx, r); err != nil {
+			return fmt.Errorf("start: volumes: %w", err)
+		}
+	}
 	if err := c.rt.Start(ctx, r.ID); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

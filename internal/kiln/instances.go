@@ -117,7 +117,7 @@ func (k *Kiln) StartInstances(ctx context.Context, o InstanceOptions) (_ *Instan
 		Store: k.Store, Runtime: rt, Network: nw, Blobs: regions, Clock: k.opts.Clock, Log: k.opts.Log,
 		DataDir: k.opts.DataDir, InitPath: o.InitPath,
 		Mounts:       []runtime.Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true}},
-		BeforeDelete: k.beforeDelete, Keys: k.launchKeys(),
+		BeforeDelete: k.beforeDelete, BeforeStart: k.beforeStart, Keys: k.launchKeys(),
 	})
 	if err != nil {
 		return nil, err

@@ -100,3 +100,12 @@ func (k *Kiln) beforeDelete(ctx context.Context, r instance.Record) error {
 	}
 	return k.ebs.InstanceTerminating(ctx, r)
 }
+
+// beforeStart attaches the volumes waiting for the instance (mapped at
+// launch) before it boots.
+func (k *Kiln) beforeStart(ctx context.Context, r instance.Record) error {
+	if k.ebs == nil {
+		return nil
+	}
+	return k.ebs.InstanceStarting(ctx, r)
+}

@@ -1,11 +1,14 @@
 package ec2
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
 
 	"github.com/kiln-dev/kiln/internal/awserr"
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
+	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/instance"
 	"github.com/kiln-dev/kiln/internal/store"
 )
@@ -173,12 +176,47 @@ func (s *Service) DescribeInstances(ctx context.Context, in *ec2api.DescribeInst
 		}
 		out.NextToken = next
 		out.Reservations = reservations(got, tags)
-		return nil
+		return dataVolumeMappings(tx, sc, out.Reservations)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// dataVolumeMappings adds each instance's data volumes (attached, or being
+// attached or detached) to its block device mappings, after the root
+// device, in device order.
+func dataVolumeMappings(tx store.Tx, sc scope, res []ec2api.Reservation) error {
+	vols, err := store.ListJSON[ebs.Volume](tx, sc.query(ebs.VolumeKind))
+	if err != nil {
+		return err
+	}
+	by := map[string][]ebs.Volume{}
+	for _, v := range vols {
+		if !v.Root && v.Attachment != nil {
+			by[v.Attachment.InstanceID] = append(by[v.Attachment.InstanceID], v)
+		}
+	}
+	for i := range res {
+		for j := range res[i].Instances {
+			in := &res[i].Instances[j]
+			vs := by[in.InstanceId]
+			if in.State != nil && in.State.Name == instance.Terminated {
+				continue
+			}
+			slices.SortFunc(vs, func(a, b ebs.Volume) int { return cmp.Compare(a.Attachment.Device, b.Attachment.Device) })
+			for _, v := range vs {
+				a := v.Attachment
+				in.BlockDeviceMappings = append(in.BlockDeviceMappings, ec2api.InstanceBlockDeviceMapping{
+					DeviceName: a.Device,
+					Ebs: &ec2api.EbsInstanceBlockDevice{AttachTime: ptr(a.Time), DeleteOnTermination: ptr(a.DeleteOnTermination),
+						Status: a.State, VolumeId: v.ID},
+				})
+			}
+		}
+	}
+	return nil
 }
 
 // checkInstanceQuery validates what DescribeInstances and

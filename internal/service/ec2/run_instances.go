@@ -54,6 +54,7 @@ type launch struct {
 	az         string
 	rootSize   int32
 	deleteRoot bool
+	volumes    []launchVolume // data volumes of each instance
 	tags       map[string][]ec2api.Tag
 }
 
@@ -153,6 +154,15 @@ func (s *Service) RunInstances(ctx context.Context, in *ec2api.RunInstancesReque
 			}
 			if err := store.CreateJSON(tx, sc.key(ebs.VolumeKind, r.RootVolumeID), "", rootVolume(r, l, now)); err != nil {
 				return err
+			}
+			for _, lv := range l.volumes {
+				v := lv.volume(sc, r.ID, r.AZ, now)
+				if err := store.CreateJSON(tx, v.Key(), "", v); err != nil {
+					return err
+				}
+				if err := putTags(tx, sc, v.ID, "volume", l.tags["volume"]); err != nil {
+					return err
+				}
 			}
 			for typ, id := range map[string]string{"instance": r.ID, "volume": r.RootVolumeID, "network-interface": r.ENIID} {
 				if err := putTags(tx, sc, id, typ, l.tags[typ]); err != nil {
@@ -349,6 +359,9 @@ func (s *Service) validateLaunch(ctx context.Context, sc scope, in *ec2api.RunIn
 		if m.Ebs.DeleteOnTermination != nil {
 			l.deleteRoot = *m.Ebs.DeleteOnTermination
 		}
+	}
+	if l.volumes, err = s.launchVolumes(ctx, sc, img, in.BlockDeviceMappings); err != nil {
+		return l, err
 	}
 	return l, nil
 }

@@ -72,6 +72,9 @@ type volRuntime struct {
 	mu       sync.Mutex
 	vols     map[string][]string // volume ID → layer digests
 	attached map[string]string   // volume ID → "instance name"
+	// needInstance: AttachVolume answers ErrNotFound, as the real
+	// runtimes do, unless the instance's container exists.
+	needInstance bool
 }
 
 var _ runtime.Volumer = (*volRuntime)(nil)
@@ -113,7 +116,12 @@ func (r *volRuntime) CaptureVolume(_ context.Context, id string, w io.Writer) (i
 	return int64(n), err
 }
 
-func (r *volRuntime) AttachVolume(_ context.Context, instanceID, volumeID, name string) error {
+func (r *volRuntime) AttachVolume(ctx context.Context, instanceID, volumeID, name string) error {
+	if r.needInstance {
+		if _, err := r.Status(ctx, instanceID); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.vols[volumeID]; !ok {
