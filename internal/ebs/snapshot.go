@@ -1,6 +1,7 @@
 package ebs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,10 +114,11 @@ func (m *Manager) captureVolume(ctx context.Context, s Snapshot, bs blob.Store, 
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		// Deleted meanwhile: its data at the time of the request is gone.
-		return nil, fmt.Errorf("ebs: volume %s was deleted", w.VolumeID)
-	}
-	if err != nil {
+		// Deleted meanwhile. A volume the runtime held is deleted only
+		// after its pending snapshots (snapshotPending), so this one never
+		// was: its data is its layers.
+		v = Volume{}
+	} else if err != nil {
 		return nil, err
 	}
 	if v.Root && v.Attachment != nil {
@@ -126,6 +128,15 @@ func (m *Manager) captureVolume(ctx context.Context, s Snapshot, bs blob.Store, 
 		return m.captureRoot(ctx, s, bs, kr)
 	}
 	if !v.Materialized {
+		if len(w.Base) == 0 {
+			// Never written, from no snapshot: an empty filesystem,
+			// stored as a layer like any other (images need one).
+			l, err := seal.Put(ctx, bs, bytes.NewReader(emptyLayerTar[:]), "", kr)
+			if err != nil {
+				return nil, fmt.Errorf("store: %w", err)
+			}
+			return []blob.Layer{l}, nil
+		}
 		return append([]blob.Layer(nil), w.Base...), nil
 	}
 	vr, err := m.volumer()
@@ -140,6 +151,29 @@ func (m *Manager) captureVolume(ctx context.Context, s Snapshot, bs blob.Store, 
 	}
 	return append(append([]blob.Layer(nil), w.Base...), top), nil
 }
+
+// emptyLayerTar is a tar archive without entries (its end marker).
+var emptyLayerTar [1024]byte
+
+// snapshotPending reports whether a snapshot of volume v still waits to
+// capture it: the volume must not go away before.
+func (m *Manager) snapshotPending(ctx context.Context, v Volume) (bool, error) {
+	pending := false
+	err := m.st.View(ctx, func(tx store.Tx) error {
+		ss, err := store.ListJSON[Snapshot](tx, store.Query{Account: v.OwnerID, Region: v.Region, Kind: SnapshotKind})
+		for _, s := range ss {
+			if s.State == SnapshotPending && s.Work != nil && s.Work.Kind == CaptureVolume && s.Work.VolumeID == v.ID {
+				pending = true
+			}
+		}
+		return err
+	})
+	return pending, err
+}
+
+// errSnapshotPending: a volume to delete has a snapshot still capturing
+// it; the deletion is retried once the snapshot completes.
+var errSnapshotPending = errors.New("ebs: a snapshot of the volume is still pending")
 
 // putCaptured streams what capture writes into bs (sealed under kr when
 // set) and checks that both sides saw the same bytes.

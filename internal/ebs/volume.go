@@ -58,6 +58,9 @@ func (m *Manager) volumeWork(ctx context.Context, v Volume) error {
 	}
 	switch {
 	case v.State == VolumeDeleting:
+		if pending, err := m.snapshotPending(ctx, v); err != nil || pending {
+			return err // deleted once the snapshot has its data
+		}
 		if err := vr.DeleteVolume(ctx, v.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return err
 		}
@@ -210,6 +213,11 @@ func (m *Manager) InstanceTerminating(ctx context.Context, r instance.Record) er
 
 func (m *Manager) settle(ctx context.Context, r instance.Record, v Volume) error {
 	del := v.Attachment.DeleteOnTermination
+	if pending, err := m.snapshotPending(ctx, v); err != nil {
+		return err
+	} else if pending {
+		return errSnapshotPending // the termination is retried
+	}
 	switch {
 	case v.Root && del:
 	case v.Root:

@@ -37,6 +37,7 @@ func TestAWSCLI(t *testing.T) {
 	}
 	for name, argv := range clis {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // the CLIs' own waiters sleep 15 s between polls
 			run := func(args ...string) string {
 				cmd := exec.Command(argv[0], append(append(argv[1:], "--endpoint-url", e.endpoint, "--output", "text"), args...)...)
 				cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+e.dir+"/credentials", "AWS_PROFILE=test",
@@ -59,8 +60,49 @@ func TestAWSCLI(t *testing.T) {
 			}
 			run("ec2", "delete-key-pair", "--key-name", "cli-"+name)
 			testKMSCLI(t, run)
+			testImageCLI(t, run, name)
 		})
 	}
+}
+
+// testImageCLI makes a snapshot and an image from it, waits for both with
+// the CLI's own waiters (snapshot-completed, image-available), copies the
+// image across regions exactly as users type it and waits for the copy.
+func testImageCLI(t *testing.T, run func(args ...string) string, name string) {
+	t.Helper()
+	vol := strings.TrimSpace(run("ec2", "create-volume", "--availability-zone", "ap-northeast-2a", "--size", "1", "--query", "VolumeId"))
+	run("ec2", "wait", "volume-available", "--volume-ids", vol)
+	snap := strings.TrimSpace(run("ec2", "create-snapshot", "--volume-id", vol, "--query", "SnapshotId"))
+	run("ec2", "wait", "snapshot-completed", "--snapshot-ids", snap)
+	if st := strings.TrimSpace(run("ec2", "describe-snapshots", "--snapshot-ids", snap, "--query", "Snapshots[0].State")); st != "completed" {
+		t.Fatalf("after wait snapshot-completed: %q", st)
+	}
+	img := strings.TrimSpace(run("ec2", "register-image", "--name", "cli-"+name, "--root-device-name", "/dev/xvda",
+		"--architecture", "x86_64", "--block-device-mappings", "DeviceName=/dev/xvda,Ebs={SnapshotId="+snap+"}", "--query", "ImageId"))
+	run("ec2", "wait", "image-available", "--image-ids", img)
+	copyName := "My server" // scenario 3, as users type it
+	if name != "v2" {
+		copyName += " (" + name + ")"
+	}
+	cp := strings.TrimSpace(run("ec2", "copy-image", "--source-image-id", img, "--source-region", "ap-northeast-2",
+		"--region", "ap-northeast-1", "--name", copyName, "--query", "ImageId"))
+	run("ec2", "wait", "image-available", "--image-ids", cp, "--region", "ap-northeast-1")
+	// (CLI v2.9's model predates SourceImageId; the SDK tests check it.)
+	out := run("ec2", "describe-images", "--image-ids", cp, "--region", "ap-northeast-1", "--query", "Images[0].[State,Name,OwnerId]")
+	if f := strings.Split(strings.TrimSpace(out), "\t"); len(f) != 3 || f[0] != "available" || f[1] != copyName || f[2] != testAccount {
+		t.Fatalf("the copy: %q", out)
+	}
+	// Retire both (these CLIs predate --delete-associated-snapshots).
+	for _, region := range []string{"ap-northeast-1", "ap-northeast-2"} {
+		id := map[string]string{"ap-northeast-1": cp, "ap-northeast-2": img}[region]
+		snaps := strings.Fields(run("ec2", "describe-images", "--image-ids", id, "--region", region, "--query", "Images[0].BlockDeviceMappings[].Ebs.SnapshotId"))
+		if len(snaps) != 1 {
+			t.Fatalf("snapshots of %s: %v", id, snaps)
+		}
+		run("ec2", "deregister-image", "--image-id", id, "--region", region)
+		run("ec2", "delete-snapshot", "--snapshot-id", snaps[0], "--region", region)
+	}
+	run("ec2", "delete-volume", "--volume-id", vol)
 }
 
 // testKMSCLI runs create-key, create-alias, encrypt (fileb://), decrypt and

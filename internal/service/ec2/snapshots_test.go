@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/awsgen/ec2api"
+	"github.com/kiln-dev/kiln/internal/blob"
 	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/image"
 	"github.com/kiln-dev/kiln/internal/instance"
@@ -426,4 +427,49 @@ func TestDeleteSnapshot(t *testing.T) {
 	h.idle()
 	_, err = h.s.DescribeSnapshots(h.ctx, &ec2api.DescribeSnapshotsRequest{SnapshotIds: []string{p.SnapshotId}})
 	sgWantCode(t, err, "InvalidSnapshot.NotFound", "")
+}
+
+// TestDeleteVolumeWaitsForSnapshot: a volume deleted right after
+// CreateSnapshot is deleted only once the snapshot has captured it (as
+// EC2's point-in-time snapshots keep their data), whatever order the
+// manager meets the two in.
+func TestDeleteVolumeWaitsForSnapshot(t *testing.T) {
+	h := newEBSHarness(t)
+	const inst = "i-0123456789abcdef0"
+	h.putInstance(inst, "us-east-1a", instance.Running)
+	for i := range 5 {
+		v := h.createVolume(h.ctx, &ec2api.CreateVolumeRequest{Size: ptr(int32(1))})
+		if i%2 == 1 { // written to: the snapshot needs the runtime's data
+			_, err := h.s.AttachVolume(h.ctx, &ec2api.AttachVolumeRequest{VolumeId: v.VolumeId, InstanceId: inst, Device: "/dev/sdf"})
+			sgNoErr(t, err)
+			h.idle()
+			_, err = h.s.DetachVolume(h.ctx, &ec2api.DetachVolumeRequest{VolumeId: v.VolumeId})
+			sgNoErr(t, err)
+			h.idle()
+		}
+		sn, err := h.s.CreateSnapshot(h.ctx, &ec2api.CreateSnapshotRequest{VolumeId: v.VolumeId})
+		sgNoErr(t, err)
+		sgNoErr(t, h.s.DeleteVolume(h.ctx, &ec2api.DeleteVolumeRequest{VolumeId: v.VolumeId}))
+		h.idle()
+		var rec ebs.Snapshot
+		sgNoErr(t, h.st.View(context.Background(), func(tx store.Tx) error {
+			rec, err = getOwnSnapshot(tx, scopeOf(h.ctx), sn.SnapshotId)
+			return err
+		}))
+		if rec.State != ebs.SnapshotCompleted || len(rec.Layers) != 1 {
+			t.Fatalf("round %d: snapshot %+v", i, rec)
+		}
+		want := blob.FromBytes(make([]byte, 1024)) // the empty layer
+		if i%2 == 1 {
+			want = blob.FromBytes([]byte("changes of " + v.VolumeId))
+		}
+		if rec.Layers[0].Digest != want {
+			t.Errorf("round %d: layer %s, want %s", i, rec.Layers[0].Digest, want)
+		}
+		if vols, _ := h.rt.state(); vols[v.VolumeId] != nil {
+			t.Errorf("round %d: the runtime still holds the volume", i)
+		}
+		_, err = h.s.DescribeVolumes(h.ctx, &ec2api.DescribeVolumesRequest{VolumeIds: []string{v.VolumeId}})
+		sgWantCode(t, err, "InvalidVolume.NotFound", "")
+	}
 }
