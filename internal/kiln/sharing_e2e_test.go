@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +203,30 @@ func TestImageSharingAndEncryption(t *testing.T) {
 	}
 	if _, err := b.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}}); apiCode(t, err) != "InvalidAMIID.NotFound" {
 		t.Fatalf("B describes a deregistered image: %v", err)
+	}
+	// With the cooldown: DescribeImages shows each state, and the image
+	// stays protected for 24 hours after the protection is lifted.
+	encID := aws.ToString(enc.ImageId)
+	protection := func() string {
+		d, err := aEnc.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{encID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(d.Images[0].DeregistrationProtection)
+	}
+	if _, err := aEnc.EnableImageDeregistrationProtection(ctx, &ec2.EnableImageDeregistrationProtectionInput{ImageId: aws.String(encID), WithCooldown: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if p := protection(); p != "enabled-with-cooldown" {
+		t.Fatalf("protection %q", p)
+	}
+	if _, err := aEnc.DisableImageDeregistrationProtection(ctx, &ec2.DisableImageDeregistrationProtectionInput{ImageId: aws.String(encID)}); err != nil {
+		t.Fatal(err)
+	}
+	if p := protection(); !strings.HasPrefix(p, "disabled-until-") {
+		t.Fatalf("protection during the cooldown %q", p)
+	}
+	if _, err := aEnc.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(encID)}); apiCode(t, err) != "OperationNotPermitted" {
+		t.Fatalf("deregister during the cooldown: %v", err)
 	}
 }

@@ -202,12 +202,6 @@ func toEC2Image(img image.Image, tags []ec2api.Tag) ec2api.Image {
 		}
 		out.BlockDeviceMappings = append(out.BlockDeviceMappings, m)
 	}
-	if img.Protection != "" {
-		out.DeregistrationProtection = "enabled"
-		if img.Protection == "enabled-with-cooldown" {
-			out.DeregistrationProtection = "enabled-with-cooldown"
-		}
-	}
 	if !img.LastLaunched.IsZero() {
 		out.LastLaunchedTime = isoTime(img.LastLaunched)
 	}
@@ -371,7 +365,11 @@ func (s *Service) DescribeImages(ctx context.Context, in *ec2api.DescribeImagesR
 		return nil, err
 	}
 	for _, img := range pg {
-		out.Images = append(out.Images, toEC2Image(img, tags.of(img.ID)))
+		e := toEC2Image(img, tags.of(img.ID))
+		// enabled, enabled-with-cooldown, disabled-until-<time> during
+		// the cooldown, or nothing.
+		e.DeregistrationProtection = protectionState(img, now)
+		out.Images = append(out.Images, e)
 	}
 	out.NextToken = next
 	return out, nil
