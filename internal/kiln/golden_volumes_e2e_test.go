@@ -29,7 +29,7 @@ chmod +x /etc/rc.local
 // CreateImage snapshots it into the image's mapping; an instance of the
 // golden image gets a volume from that snapshot, with the data, at boot;
 // termination deletes the volumes marked DeleteOnTermination and keeps the
-// others.
+// others; the kept one, attached to a running instance, brings its data.
 func TestGoldenImageWithDataVolume(t *testing.T) {
 	needInstances(t)
 	e := start(t)
@@ -107,4 +107,32 @@ func TestGoldenImageWithDataVolume(t *testing.T) {
 	if err := ec2.NewVolumeAvailableWaiter(c).Wait(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{dataVol}}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+
+	// The kept volume, attached live to another running instance, brings
+	// its data; detached, it is available again.
+	third := launchRunning(t, c, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)),
+		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(waitForVolume)))})
+	if _, err := c.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: aws.String(dataVol), InstanceId: aws.String(third.ID), Device: aws.String("/dev/sdg")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2.NewVolumeInUseWaiter(c).Wait(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{dataVol}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the page from the volume attached live", 30*time.Second, func() bool {
+		p, err := get("http://" + third.IP + "/")
+		return err == nil && p == "data on sdf\n"
+	})
+	if _, err := c.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(dataVol)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2.NewVolumeAvailableWaiter(c).Wait(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{dataVol}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 }
+
+// waitForVolume serves the payload of the volume attached at /dev/sdg
+// once it appears.
+const waitForVolume = `#!/bin/sh
+mkdir -p /www
+(until [ -f /mnt/ebs/sdg/payload ]; do sleep 0.1; done; cp /mnt/ebs/sdg/payload /www/index.html; httpd -h /www -p 80) &
+`
