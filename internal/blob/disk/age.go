@@ -17,8 +17,8 @@ import (
 // stored; hard links share it between regions (refreshing one region's
 // copy refreshes them all, which only delays their collection).
 //
-// The store's lock file (<root>/lock, flock(2), so it holds between
-// processes) orders the collector against writers: refresh (touch, then
+// The store's lock (flock(2) on its root directory, so it holds between
+// processes and adds no file) orders the collector against writers: refresh (touch, then
 // check the file is there) and install (rename a new blob into place) hold
 // it shared, DeleteIfOlder (check the time, then remove) exclusively. So
 // a blob Put or Link reports as stored after DeleteIfOlder's cutoff is
@@ -29,13 +29,11 @@ var (
 	_ blob.TempSweeper = (*Store)(nil)
 )
 
-const lockName = "lock"
-
 // lock takes the store's lock, shared or exclusive, and returns its
-// release. Each call opens the file anew: flock locks belong to an open
-// file, so sharing one between callers would not exclude them.
+// release. Each call opens the directory anew: flock locks belong to an
+// open file, so sharing one between callers would not exclude them.
 func (s *Store) lock(exclusive bool) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.root, lockName), os.O_RDONLY|os.O_CREATE, 0o644)
+	f, err := os.Open(s.root)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,9 @@
 // into place once its digest is verified. Blobs are read-only files, so
 // other stores on the same filesystem can hard-link them (Link). A blob's
 // modification time is when it was last stored (Put and Link refresh it),
-// which the garbage collector's grace period measures; a lock file orders
-// the collector's deletions against writers (see age.go).
+// which the garbage collector's grace period measures; a lock on the
+// store's directory orders the collector's deletions against writers (see
+// age.go).
 package disk
 
 import (
