@@ -14,11 +14,14 @@
 //
 // A blob last stored (written, or Put or Linked again) within the grace
 // period is never collected, whatever the mark says: an operation stores
-// its blobs before it writes the record that names them. Stores must
+// its blobs before it writes the record that names them. Nor is a blob
+// stored since the start of the oldest long operation still under way
+// (Config.BusySince: an EBS copy records its layers only when all are
+// copied). Stores must
 // implement blob.Ager to be collected at all, and blob.TempSweeper to have
 // abandoned temporary files removed.
 //
-// The core (Live, Judge, Plan) is pure; Collector walks the stores and
+// The core (Live, Cutoff, Fence, Judge, Plan) is pure; Collector walks the stores and
 // deletes; Runner schedules collections.
 package blobgc
 
@@ -149,6 +152,16 @@ func (v Verdict) String() string {
 // none).
 func Cutoff(now time.Time, grace time.Duration) time.Time {
 	return now.Add(-max(grace, 0))
+}
+
+// Fence moves cutoff back to busySince, the start of the oldest operation
+// under way (zero: none), when that is earlier: such an operation may
+// have stored blobs long ago that it has not recorded yet.
+func Fence(cutoff, busySince time.Time) time.Time {
+	if !busySince.IsZero() && busySince.Before(cutoff) {
+		return busySince
+	}
+	return cutoff
 }
 
 // Judge decides about one blob: garbage when live does not name it and it

@@ -153,3 +153,19 @@ func TestJudgeAndPlan(t *testing.T) {
 		}
 	}
 }
+
+func TestFence(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	cutoff := blobgc.Cutoff(now, time.Hour)
+	for _, c := range []struct {
+		busy, want time.Time
+	}{
+		{time.Time{}, cutoff},                              // nothing under way
+		{now.Add(-3 * time.Hour), now.Add(-3 * time.Hour)}, // a long copy: its start
+		{now.Add(-time.Minute), cutoff},                    // recent work: the grace covers it
+	} {
+		if got := blobgc.Fence(cutoff, c.busy); !got.Equal(c.want) {
+			t.Errorf("Fence(%v, %v) = %v, want %v", cutoff, c.busy, got, c.want)
+		}
+	}
+}

@@ -34,6 +34,11 @@ type Config struct {
 	// Grace: blobs stored more recently are kept (0: DefaultGrace;
 	// negative: none, for tests).
 	Grace time.Duration
+	// BusySince, when set, returns when the oldest operation under way
+	// that may hold blobs it stored but has not recorded yet began, by
+	// Clock (zero: none runs). Blobs stored since then are kept too, so
+	// work that outlasts the grace period loses nothing.
+	BusySince func() time.Time
 	// Log receives what each collection did (default: discard).
 	Log *slog.Logger
 }
@@ -88,6 +93,9 @@ func (c *Collector) Collect(ctx context.Context) (Stats, error) {
 	// The cutoff comes first: a blob stored after it is kept even if the
 	// record naming it is written after the mark's snapshot.
 	cutoff := Cutoff(c.cfg.Clock.Now(), c.cfg.Grace)
+	if c.cfg.BusySince != nil {
+		cutoff = Fence(cutoff, c.cfg.BusySince())
+	}
 	var st Stats
 	live, n, err := Mark(ctx, c.cfg.Store)
 	if err != nil {

@@ -183,6 +183,25 @@ func TestCollectKeepsRestoredBlob(t *testing.T) {
 	}
 }
 
+// TestCollectBusySince: while an operation that began three hours ago runs
+// (a long copy holding layers it has not recorded), blobs stored since
+// then are kept although they are past the grace period.
+func TestCollectBusySince(t *testing.T) {
+	w := newWorld(t)
+	before := w.put("us-east-1", "before the copy", 4*time.Hour)
+	during := w.put("us-east-1", "copied two hours ago", 2*time.Hour)
+	busy := time.Now().Add(-3 * time.Hour)
+	c := blobgc.New(blobgc.Config{Store: w.st, Blobs: w.regions, BusySince: func() time.Time { return busy }})
+	st, err := c.Collect(ctx)
+	if err != nil || st.Deleted != 1 || w.has("us-east-1", before) || !w.has("us-east-1", during) {
+		t.Fatalf("collect during the copy: %+v, %v", st, err)
+	}
+	busy = time.Time{} // the copy ended (and would have recorded its layers)
+	if st, err := c.Collect(ctx); err != nil || st.Deleted != 1 || w.has("us-east-1", during) {
+		t.Fatalf("collect after the copy: %+v, %v", st, err)
+	}
+}
+
 // plainStore hides the disk store's ages: such stores are not collected.
 type plainStore struct{ blob.Store }
 

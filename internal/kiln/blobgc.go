@@ -33,6 +33,8 @@ func (k *Kiln) setupBlobGC(regions *disk.Regions) {
 	o := k.opts.BlobGC
 	k.gcc = blobgc.New(blobgc.Config{
 		Store: k.Store, Blobs: regions, Grace: o.Grace,
+		// A copy records its layers only when all are copied.
+		BusySince: k.ebs.BusySince,
 		// Blob ages are file times, stamped by the host's clock whatever
 		// clock the services are given.
 		Clock: clock.Real{},
