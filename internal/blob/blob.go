@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"regexp"
+	"time"
 )
 
 // Errors.
@@ -72,6 +73,32 @@ type Regions interface {
 // of the same kind without copying bytes (hard links on one filesystem).
 type Linker interface {
 	Link(ctx context.Context, from Store, d Digest) (Desc, error)
+}
+
+// Ager is implemented by stores that know when each blob was last stored:
+// written, or Put or Linked again while it already existed (which must
+// refresh the time, since the caller is about to reference the blob). The
+// garbage collector (package blobgc) collects only from stores that
+// implement it, and leaves recently stored blobs alone: an operation that
+// has stored a blob but not yet written the record naming it must not lose
+// it.
+type Ager interface {
+	// WalkAged is Walk with the time each blob was last stored.
+	WalkAged(ctx context.Context, fn func(d Desc, stored time.Time) error) error
+	// DeleteIfOlder removes d only if it was last stored before t, and
+	// reports whether it did. It is atomic with respect to Put and Link,
+	// also in other processes: a blob that a concurrent Put or Link reports
+	// as stored is never removed. ErrNotFound if d is absent.
+	DeleteIfOlder(ctx context.Context, d Digest, t time.Time) (bool, error)
+}
+
+// TempSweeper is implemented by stores that stage writes in temporary
+// files.
+type TempSweeper interface {
+	// SweepTemp removes temporary files whose writer is gone and that were
+	// last written before t (and any older than a day); it reports how many
+	// files and bytes it removed.
+	SweepTemp(ctx context.Context, t time.Time) (files int, bytes int64, err error)
 }
 
 // FromHash is the digest of a finished SHA-256 sum.

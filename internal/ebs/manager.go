@@ -65,7 +65,8 @@ type Manager struct {
 	mu      sync.Mutex
 	rt      runtime.Runtime
 	holder  Holder
-	running map[string]bool // snapshot or volume IDs with a worker
+	running map[string]bool      // snapshot or volume IDs with a worker
+	since   map[string]time.Time // when each working worker began (host clock)
 	idle    *sync.Cond
 
 	ctx    context.Context
@@ -91,7 +92,7 @@ func New(cfg Config) *Manager {
 	m := &Manager{
 		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers),
-		running: map[string]bool{}, ctx: ctx, cancel: cancel,
+		running: map[string]bool{}, since: map[string]time.Time{}, ctx: ctx, cancel: cancel,
 		rt: cfg.Runtime, holder: cfg.Holder,
 	}
 	m.idle = sync.NewCond(&m.mu)
@@ -248,6 +249,7 @@ func (m *Manager) spawn(id string, fn func(ctx context.Context)) {
 		defer func() {
 			m.mu.Lock()
 			delete(m.running, id)
+			delete(m.since, id)
 			m.idle.Broadcast()
 			m.mu.Unlock()
 			m.Kick() // the outcome may have made other work ready
@@ -258,8 +260,28 @@ func (m *Manager) spawn(id string, fn func(ctx context.Context)) {
 			return
 		}
 		defer func() { <-m.sem }()
+		m.mu.Lock()
+		m.since[id] = time.Now()
+		m.mu.Unlock()
 		fn(m.ctx)
 	}()
+}
+
+// BusySince returns when the oldest work under way began, by the host's
+// clock (the one blob ages are measured with), or the zero time when none
+// runs. Work stores blobs before it records them — a copy records its
+// layers only once all are copied — so the blob collector keeps every
+// blob stored since then, however long the work takes.
+func (m *Manager) BusySince() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var oldest time.Time
+	for _, t := range m.since {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest
 }
 
 // Idle waits until no work is pending or running (tests).

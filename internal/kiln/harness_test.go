@@ -38,12 +38,20 @@ func start(t *testing.T) *env { return startAt(t, nil) }
 // startAt starts kiln with its own clock (nil: the real one).
 func startAt(t *testing.T, clk clock.Clock) *env {
 	t.Helper()
+	return startWith(t, kiln.Options{Clock: clk})
+}
+
+// startWith starts kiln with opts in a fresh data directory (opts.DataDir
+// and opts.Log are set here).
+func startWith(t *testing.T, opts kiln.Options) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("KILN_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	k, err := kiln.Open(kiln.Options{DataDir: dir, Log: log, Clock: clk})
+	opts.DataDir, opts.Log = dir, log
+	k, err := kiln.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

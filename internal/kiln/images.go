@@ -33,12 +33,13 @@ func (k *Kiln) Images() (*image.CatalogImpl, *disk.Regions, error) {
 
 // setupImages prepares the images at server start: it builds kiln-minimal
 // from the local busybox when no kiln-minimal image exists yet (well under
-// a second, no network) and returns the catalog for the EC2 service. A
-// missing busybox is logged, not fatal: kiln serves everything else.
-func setupImages(k *Kiln) (*image.CatalogImpl, error) {
-	cat, _, err := k.Images()
+// a second, no network) and returns the catalog for the EC2 service and
+// the regional blob stores its layers live in. A missing busybox is
+// logged, not fatal: kiln serves everything else.
+func setupImages(k *Kiln) (*image.CatalogImpl, *disk.Regions, error) {
+	cat, regions, err := k.Images()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := time.Now()
 	img, built, err := image.BuildMinimal(context.Background(), cat, image.MinimalOptions{})
@@ -46,9 +47,9 @@ func setupImages(k *Kiln) (*image.CatalogImpl, error) {
 	case errors.Is(err, image.ErrNoBusybox):
 		k.opts.Log.Warn("quick-start image kiln-minimal not available", "err", err)
 	case err != nil:
-		return nil, fmt.Errorf("building kiln-minimal: %w", err)
+		return nil, nil, fmt.Errorf("building kiln-minimal: %w", err)
 	case built:
 		k.opts.Log.Info("built quick-start image", "name", img.Name, "layer", img.Layers[0].Digest, "took", time.Since(start).Round(time.Millisecond).String())
 	}
-	return cat, nil
+	return cat, regions, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/account"
 	"github.com/kiln-dev/kiln/internal/api"
+	"github.com/kiln-dev/kiln/internal/blobgc"
 	"github.com/kiln-dev/kiln/internal/clock"
 	"github.com/kiln-dev/kiln/internal/ebs"
 	"github.com/kiln-dev/kiln/internal/image"
@@ -32,6 +33,9 @@ type Options struct {
 	DataDir string
 	Clock   clock.Clock
 	Log     *slog.Logger
+	// BlobGC schedules the collection of unreferenced blobs (zero fields:
+	// the defaults).
+	BlobGC BlobGCOptions
 }
 
 // Kiln is an open data directory with its services.
@@ -45,8 +49,10 @@ type Kiln struct {
 
 	ec2    *ec2.Service
 	images image.Catalog
-	ebs    *ebs.Manager // nil when the image stores are unavailable
-	once   sync.Once    // starts background work with the first Handler
+	ebs    *ebs.Manager   // nil when the image stores are unavailable
+	gc     *blobgc.Runner // nil when the image stores are unavailable
+	gcc    *blobgc.Collector
+	once   sync.Once // starts background work with the first Handler
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.
@@ -93,6 +99,9 @@ func Open(opts Options) (*Kiln, error) {
 
 // Close stops background work and releases the store.
 func (k *Kiln) Close() error {
+	if k.gc != nil {
+		k.gc.Close()
+	}
 	if k.ebs != nil {
 		k.ebs.Close()
 	}
@@ -126,6 +135,9 @@ func (k *Kiln) Handler() http.Handler {
 	k.once.Do(func() {
 		if k.ebs != nil {
 			k.ebs.Start() // pending snapshot and volume work resumes
+		}
+		if k.gc != nil {
+			k.gc.Start()
 		}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -42,13 +42,14 @@ func newAPI(k *Kiln) *api.Server {
 	s := api.New(api.Config{Keys: k.Accounts, Codecs: codecs(), Clock: k.opts.Clock, Log: k.opts.Log})
 	s.Register(stsapi.Service, stsapi.Handlers(sts.Service{}))
 	k.ec2 = ec2.New(k.Store, k.opts.Clock)
-	if cat, err := setupImages(k); err != nil {
+	if cat, regions, err := setupImages(k); err != nil {
 		k.opts.Log.Error("images unavailable", "err", err)
 	} else {
 		k.ec2.SetImages(cat)
 		k.images = cat
 		k.ebs = ebs.New(ebs.Config{Store: k.Store, Blobs: cat.Blobs(), Keys: k.keyrings(), Clock: k.opts.Clock, Log: k.opts.Log.With("component", "ebs")})
-		k.ec2.EnableEBS(ec2.EBSDeps{Kick: k.ebs.Kick, Keys: k.ec2Keys(), Images: cat})
+		k.setupBlobGC(regions)
+		k.ec2.EnableEBS(ec2.EBSDeps{Kick: k.ebs.Kick, Keys: k.ec2Keys(), Images: cat, Freed: k.gc.Kick})
 	}
 	s.Register(ec2api.Service, ec2api.Handlers(k.ec2))
 	s.Register(cloudwatchapi.Service, cloudwatchapi.Handlers(cloudwatch.New(k.Store)))

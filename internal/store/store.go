@@ -95,6 +95,13 @@ type Tx interface {
 	Delete(k Key) error
 	// List returns the records matching q, ordered by ID ascending.
 	List(q Query) ([]Record, error)
+	// Walk calls fn for every record of every account, region and kind
+	// (global records included), in no particular order, streaming: memory
+	// does not grow with the number of records. It stops at fn's first
+	// error and returns it unchanged. fn must not use the Tx (the walk
+	// holds it); a call from fn fails. Walk is for whole-store scans such as
+	// the blob collector's mark, which needs one consistent snapshot.
+	Walk(fn func(Record) error) error
 	// PutTag upserts by (Account, Region, ResourceID, Key).
 	PutTag(t Tag) error
 	// DeleteTag removes a tag; no error if it is absent.

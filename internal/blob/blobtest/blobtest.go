@@ -1,7 +1,7 @@
 // Package blobtest is the conformance suite every blob.Store backend
 // passes: round trips, digest verification on write and on read,
 // concurrent writers, Walk, Delete, interrupted writes and, when the
-// backend implements it, blob.Linker.
+// backend implements them, blob.Linker and blob.Ager.
 package blobtest
 
 import (
@@ -316,6 +316,8 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store, opts ...Option) {
 			t.Fatalf("Link of an absent blob: %v", err)
 		}
 	})
+
+	t.Run("Ager", func(t *testing.T) { testAger(t, newStore) })
 }
 
 var errSkip = errors.New("skip")

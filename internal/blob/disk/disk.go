@@ -2,7 +2,11 @@
 // region, blobs at <root>/sha256/<hex[:2]>/<hex>, written through a temp
 // file in <root>/tmp that is hashed as it is written, fsynced and renamed
 // into place once its digest is verified. Blobs are read-only files, so
-// other stores on the same filesystem can hard-link them (Link).
+// other stores on the same filesystem can hard-link them (Link). A blob's
+// modification time is when it was last stored (Put and Link refresh it),
+// which the garbage collector's grace period measures; a lock on the
+// store's directory orders the collector's deletions against writers (see
+// age.go).
 package disk
 
 import (
@@ -136,8 +140,8 @@ func (s *Store) Put(ctx context.Context, r io.Reader, expected blob.Digest) (blo
 		if err := expected.Validate(); err != nil {
 			return blob.Desc{}, err
 		}
-		if fi, err := os.Stat(s.path(expected)); err == nil {
-			return blob.Desc{Digest: expected, Size: fi.Size()}, nil
+		if desc, ok := s.refresh(expected); ok {
+			return desc, nil
 		}
 	}
 	f, err := os.CreateTemp(s.tmpDir(), tempPrefix()+"*")
@@ -171,11 +175,10 @@ func (s *Store) Put(ctx context.Context, r io.Reader, expected blob.Digest) (blo
 	if err := f.Close(); err != nil {
 		return blob.Desc{}, err
 	}
-	dst := s.path(d)
-	if _, err := os.Stat(dst); err == nil {
+	if _, ok := s.refresh(d); ok {
 		return desc, nil // a concurrent or earlier Put got there first
 	}
-	if err := s.install(tmp, dst); err != nil {
+	if err := s.install(tmp, s.path(d)); err != nil {
 		return blob.Desc{}, err
 	}
 	committed = true
@@ -183,13 +186,26 @@ func (s *Store) Put(ctx context.Context, r io.Reader, expected blob.Digest) (blo
 }
 
 // install renames tmp to dst, creating the shard directory, and syncs the
-// directory so that the name survives a crash.
+// directory so that the name survives a crash. The blob's modification
+// time is the moment it was installed.
 func (s *Store) install(tmp, dst string) error {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	// Stamp the commit time from the same clock refresh uses (the file
+	// system's own times come from a coarser one).
+	now := time.Now()
+	if err := os.Chtimes(tmp, now, now); err != nil {
+		return err
+	}
+	unlock, err := s.lock(false) // see age.go
+	if err != nil {
+		return err
+	}
+	err = os.Rename(tmp, dst)
+	unlock()
+	if err != nil {
 		return err
 	}
 	return syncDir(dir)
@@ -370,6 +386,12 @@ func (s *Store) Delete(ctx context.Context, d blob.Digest) error {
 
 // Walk calls fn for every blob, in digest order.
 func (s *Store) Walk(ctx context.Context, fn func(blob.Desc) error) error {
+	return s.WalkAged(ctx, func(d blob.Desc, _ time.Time) error { return fn(d) })
+}
+
+// WalkAged calls fn for every blob, in digest order, with the time it was
+// last stored (its file's modification time).
+func (s *Store) WalkAged(ctx context.Context, fn func(blob.Desc, time.Time) error) error {
 	base := filepath.Join(s.root, "sha256")
 	shards, err := os.ReadDir(base)
 	if err != nil {
@@ -398,7 +420,7 @@ func (s *Store) Walk(ctx context.Context, fn func(blob.Desc) error) error {
 				}
 				return err
 			}
-			if err := fn(blob.Desc{Digest: d, Size: fi.Size()}); err != nil {
+			if err := fn(blob.Desc{Digest: d, Size: fi.Size()}, fi.ModTime()); err != nil {
 				return err
 			}
 		}
@@ -412,27 +434,30 @@ func (s *Store) Link(ctx context.Context, from blob.Store, d blob.Digest) (blob.
 	if err := d.Validate(); err != nil {
 		return blob.Desc{}, err
 	}
-	if desc, err := s.Stat(ctx, d); err == nil {
+	if desc, ok := s.refresh(d); ok {
 		return desc, nil
 	}
+	// Refresh the source first: a link shares its inode, hence its
+	// modification time, which must be recent once the link exists.
 	if src, ok := from.(*Store); ok {
-		fi, err := os.Stat(src.path(d))
-		if err != nil {
-			return blob.Desc{}, notFound(err, d)
-		}
-		dst := s.path(d)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return blob.Desc{}, err
-		}
-		err = os.Link(src.path(d), dst)
-		if err == nil || errors.Is(err, fs.ErrExist) {
+		if desc, ok := src.refresh(d); ok {
+			dst := s.path(d)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return blob.Desc{}, err
+			}
+			err := os.Link(src.path(d), dst)
 			if err == nil {
 				_ = syncDir(filepath.Dir(dst))
+				return desc, nil
 			}
-			return blob.Desc{Digest: d, Size: fi.Size()}, nil
+			if errors.Is(err, fs.ErrExist) {
+				if desc, ok := s.refresh(d); ok {
+					return desc, nil // linked or put meanwhile
+				}
+			}
+			// EXDEV (another filesystem) or a filesystem without hard
+			// links: fall back to copying.
 		}
-		// EXDEV (another filesystem) or a filesystem without hard links:
-		// fall back to copying.
 	}
 	rc, err := from.Open(ctx, d)
 	if err != nil {

@@ -1,7 +1,10 @@
 package disk
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -48,4 +51,23 @@ func (r *Regions) Disk(name string) (*Store, error) {
 	}
 	r.stores[name] = s
 	return s, nil
+}
+
+// Names lists the regions that have a store (a directory under root),
+// whether or not this Regions has opened them.
+func (r *Regions) Names() ([]string, error) {
+	ents, err := os.ReadDir(r.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && regionRE.MatchString(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }

@@ -16,7 +16,7 @@ import (
 // images.
 func (s *Service) DeleteSnapshot(ctx context.Context, in *ec2api.DeleteSnapshotRequest) error {
 	sc := scopeOf(ctx)
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.st.Update(ctx, func(tx store.Tx) error {
 		sn, err := getOwnSnapshot(tx, sc, in.SnapshotId)
 		if err != nil {
 			return err
@@ -37,4 +37,8 @@ func (s *Service) DeleteSnapshot(ctx context.Context, in *ec2api.DeleteSnapshotR
 		}
 		return tx.Delete(sn.Key())
 	})
+	if err == nil {
+		s.freed()
+	}
+	return err
 }

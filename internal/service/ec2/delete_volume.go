@@ -43,5 +43,6 @@ func (s *Service) DeleteVolume(ctx context.Context, in *ec2api.DeleteVolumeReque
 	if kick {
 		d.kick()
 	}
+	s.freed() // the manager may delete the record later: periodic collections catch that
 	return nil
 }

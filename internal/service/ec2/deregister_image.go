@@ -61,6 +61,7 @@ func (s *Service) DeregisterImage(ctx context.Context, in *ec2api.DeregisterImag
 	if err != nil {
 		return nil, err
 	}
+	s.freed()
 	return out, nil
 }
 

@@ -29,6 +29,9 @@ type EBSDeps struct {
 	Keys Keys
 	// Images writes image records (CreateImage, RegisterImage, CopyImage…).
 	Images *image.CatalogImpl
+	// Freed tells the blob collector that records naming blobs were
+	// deleted (nil: nobody listens). It must not block.
+	Freed func()
 }
 
 // EnableEBS turns on the volume, snapshot and image-writing actions.
@@ -46,6 +49,14 @@ func (s *Service) ebsDeps() (*EBSDeps, error) {
 func (d *EBSDeps) kick() {
 	if d.Kick != nil {
 		d.Kick()
+	}
+}
+
+// freed tells the blob collector, if any, that an image, snapshot or
+// volume record was deleted.
+func (s *Service) freed() {
+	if s.ebs != nil && s.ebs.Freed != nil {
+		s.ebs.Freed()
 	}
 }
 

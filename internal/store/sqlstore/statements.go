@@ -20,6 +20,7 @@ const (
 	stDeleteTags
 	stPutTag
 	stDeleteTag
+	stWalk
 	stListBase                           // + listShape (listShapes of them)
 	stTagsBase = stListBase + listShapes // + tagShape (tagShapes of them)
 	numStmts   = stTagsBase + tagShapes
@@ -58,6 +59,8 @@ func buildSQL(d Dialect) [numStmts]string {
 	s[stDeleteTags] = "DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ?"
 	s[stPutTag] = d.Upsert("tags", tagColumns, tagColumns[:4])
 	s[stDeleteTag] = "DELETE FROM tags WHERE account = ? AND region = ? AND resource_id = ? AND key = ?"
+	// No ORDER BY: a plain table scan streams without sorting.
+	s[stWalk] = "SELECT account, region, kind, id, name, body FROM records"
 	for shape := 0; shape < listShapes; shape++ {
 		s[stListBase+shape] = listSQL(d, shape)
 	}

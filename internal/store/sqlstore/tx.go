@@ -9,16 +9,20 @@ import (
 	"github.com/kiln-dev/kiln/internal/store"
 )
 
-var errTxDone = errors.New("store: transaction used after its function returned")
+var (
+	errTxDone = errors.New("store: transaction used after its function returned")
+	errTxWalk = errors.New("store: transaction used inside its own Walk")
+)
 
 // tx implements store.Tx over one *sql.Tx.
 type tx struct {
-	ctx   context.Context
-	s     *Store
-	sqlTx *sql.Tx
-	st    *stmts
-	write bool
-	done  bool
+	ctx     context.Context
+	s       *Store
+	sqlTx   *sql.Tx
+	st      *stmts
+	write   bool
+	done    bool
+	walking bool // inside Walk: the connection is busy with its rows
 	// bound caches the statements rebound to sqlTx (most transactions use
 	// one to three, so a short slice beats a map).
 	bound []boundStmt
@@ -43,6 +47,9 @@ func (t *tx) stmt(id int) *sql.Stmt {
 func (t *tx) check(write bool) error {
 	if t.done {
 		return errTxDone
+	}
+	if t.walking {
+		return errTxWalk
 	}
 	if write && !t.write {
 		return store.ErrReadOnly
@@ -215,6 +222,32 @@ func (t *tx) List(q store.Query) ([]store.Record, error) {
 		return nil, t.s.translate("list", err)
 	}
 	return out, nil
+}
+
+func (t *tx) Walk(fn func(store.Record) error) error {
+	if err := t.check(false); err != nil {
+		return err
+	}
+	rows, err := t.stmt(stWalk).QueryContext(t.ctx)
+	if err != nil {
+		return t.s.translate("walk", err)
+	}
+	defer rows.Close()
+	t.walking = true
+	defer func() { t.walking = false }()
+	for rows.Next() {
+		var r store.Record
+		if err := rows.Scan(&r.Account, &r.Region, &r.Kind, &r.ID, &r.Name, &r.Body); err != nil {
+			return t.s.translate("walk", err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return t.s.translate("walk", err)
+	}
+	return nil
 }
 
 func (t *tx) PutTag(tag store.Tag) error {

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite every store.Store backend must
 // pass: each method and error, name uniqueness, tag semantics, list filters,
-// pagination and ordering, rollback, concurrent updates, readers during
-// writes, snapshot reads and durability across Close and reopen.
+// pagination and ordering, whole-store walks, rollback, concurrent updates,
+// readers during writes, snapshot reads and durability across Close and
+// reopen.
 package storetest
 
 import (
@@ -36,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListOrderAndFilters", testList},
 		{"ListAllAccounts", testListAllAccounts},
 		{"ListPagination", testListPagination},
+		{"Walk", testWalk},
+		{"WalkSnapshot", testWalkSnapshot},
 		{"Tags", testTags},
 		{"TagFilters", testTagFilters},
 		{"DeleteRemovesTags", testDeleteRemovesTags},
