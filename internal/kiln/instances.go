@@ -92,7 +92,12 @@ func (k *Kiln) StartInstances(ctx context.Context, o InstanceOptions) (_ *Instan
 	if err != nil {
 		return nil, err
 	}
-	rt, err := containerd.New(ctx, containerd.Options{DataDir: k.opts.DataDir, Address: o.ContainerdAddress, Log: k.opts.Log})
+	storageKey, err := k.storageKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(storageKey)
+	rt, err := containerd.New(ctx, containerd.Options{DataDir: k.opts.DataDir, Address: o.ContainerdAddress, Log: k.opts.Log, StorageKey: storageKey})
 	if err != nil {
 		return nil, fmt.Errorf("containerd: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/kiln"
 	"github.com/kiln-dev/kiln/internal/netns"
+	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
 )
 
 // needInstances checks the preconditions of real instances: root,
@@ -77,6 +78,9 @@ func cleanupNetwork(t *testing.T, bridge, dir string) {
 			}
 		}
 		exec.Command("pkill", "-KILL", "-f", "containerd --config "+filepath.Join(dir, "containerd")).Run()
+		// The encrypted store and what is mounted under the data
+		// directory (its loop device goes with the last unmount).
+		runtimetest.UnmountUnder(dir)
 	})
 }
 

@@ -46,6 +46,7 @@ type Kiln struct {
 	API      *api.Server
 	// KMS is the key management core other services (EBS encryption) use.
 	KMS *kms.Keys
+	box *secretbox.Box // kiln's root key
 
 	ec2    *ec2.Service
 	images image.Catalog
@@ -92,7 +93,7 @@ func Open(opts Options) (*Kiln, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	k := &Kiln{opts: opts, Store: st, Accounts: account.New(st, box, opts.Clock), KMS: kms.New(st, box, opts.Clock)}
+	k := &Kiln{opts: opts, Store: st, Accounts: account.New(st, box, opts.Clock), KMS: kms.New(st, box, opts.Clock), box: box}
 	k.API = newAPI(k)
 	return k, nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -17,6 +19,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/kiln-dev/kiln/internal/kiln"
+	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
 )
 
 // waitTerminatedReason waits for an instance to terminate and returns its
@@ -168,6 +171,23 @@ func TestImageSharingAndEncryption(t *testing.T) {
 		p, err := get("http://" + be.IP + "/")
 		return err == nil && p == "kiln-marker-42-plaintext\n"
 	})
+	// Launched, it is still nowhere on disk in plaintext: the instances'
+	// filesystems (and the unpacked layers) are in the encrypted store.
+	// Only the unencrypted source image's own region store may hold it.
+	store := filepath.Join(e.dir, "containerd", "store")
+	if sf, err := os.Open(store); err != nil {
+		t.Fatalf("the encrypted store: %v", err)
+	} else {
+		err = unix.Syncfs(int(sf.Fd()))
+		sf.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip := []string{store, filepath.Join(e.dir, "containerd", "state"), filepath.Join(e.dir, "blobs", region), filepath.Join(e.dir, "images")}
+	if p, _, err := runtimetest.FindPlaintext(e.dir, skip, "kiln-marker-42-plaintext"); err != nil || p != "" {
+		t.Fatalf("plaintext of the image on disk in %s (%v)", p, err)
+	}
 	// A disabled key fails launches with EC2's reason.
 	if _, err := ka.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
 		t.Fatal(err)

@@ -52,6 +52,13 @@ type Options struct {
 	// SuperviseEvery is how often the supervisor checks that containerd
 	// answers (default 1s).
 	SuperviseEvery time.Duration
+	// StorageKey, when set (64 bytes), encrypts containerd's root — every
+	// unpacked layer and instance and volume filesystem — on the host's
+	// disk (store.go). Only with DataDir.
+	StorageKey []byte
+	// StorageSize is the size of the encrypted store's sparse filesystem
+	// file when it is made (default: the host filesystem's size).
+	StorageSize int64
 }
 
 // Runtime implements runtime.Runtime with containerd and runc.
@@ -142,6 +149,16 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, err
 		}
 		r.daemon = &daemon{dir: dir, binary: path, log: log}
+		if o.StorageKey != nil {
+			root, err := openStore(dir, o.StorageKey, o.StorageSize)
+			switch {
+			case errors.Is(err, errPlainRoot):
+				log.Warn("containerd: this data directory's root predates storage encryption; it stays unencrypted", "dir", dir)
+			case err != nil:
+				return nil, err
+			}
+			r.daemon.rootDir = root
+		}
 		if err := r.daemon.ensure(ctx); err != nil {
 			return nil, err
 		}

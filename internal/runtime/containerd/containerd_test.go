@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,11 +71,14 @@ func killUnder(dir string) {
 }
 
 // newRuntime starts a Runtime with its own containerd, killed at cleanup.
+// testStorageKey encrypts the tests' containerd roots, as kiln's does.
+var testStorageKey = bytes.Repeat([]byte{0x6b}, 64)
+
 func newRuntime(t testing.TB, dir string) *Runtime {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := New(ctx, Options{DataDir: dir})
+	r, err := New(ctx, Options{DataDir: dir, StorageKey: testStorageKey, StorageSize: minStoreSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,12 @@ import (
 // (and the shims it starts) outlive kiln, re-used when it already serves
 // the socket, and restarted when it dies.
 type daemon struct {
-	dir    string // <DataDir>/containerd
-	binary string
-	log    *slog.Logger
+	dir string // <DataDir>/containerd
+	// rootDir is containerd's root when not <dir>/root (the encrypted
+	// store, store.go).
+	rootDir string
+	binary  string
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	pid     int
@@ -31,8 +34,13 @@ type daemon struct {
 	stopped chan struct{}
 }
 
-func (d *daemon) socket() string  { return filepath.Join(d.dir, "containerd.sock") }
-func (d *daemon) root() string    { return filepath.Join(d.dir, "root") }
+func (d *daemon) socket() string { return filepath.Join(d.dir, "containerd.sock") }
+func (d *daemon) root() string {
+	if d.rootDir != "" {
+		return d.rootDir
+	}
+	return filepath.Join(d.dir, "root")
+}
 func (d *daemon) state() string   { return filepath.Join(d.dir, "state") }
 func (d *daemon) config() string  { return filepath.Join(d.dir, "config.toml") }
 func (d *daemon) pidFile() string { return filepath.Join(d.dir, "containerd.pid") }
