@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/kiln-dev/kiln/internal/blob"
-	"github.com/kiln-dev/kiln/internal/kiln"
 )
 
 // goldenUserData configures a web server that rc.local starts at every
@@ -52,16 +51,8 @@ func waitImage(t *testing.T, c *ec2.Client, id string) types.Image {
 // the bytes moved (digests in the destination's blob store) and launch
 // there. Deregistering with DeleteAssociatedSnapshots cleans up.
 func TestGoldenImage(t *testing.T) {
-	needInstances(t)
-	e := start(t)
+	e, _ := startInstances(t)
 	ctx := context.Background()
-	bridge := testBridge()
-	cleanupNetwork(t, bridge, e.dir)
-	st, err := e.k.StartInstances(ctx, kiln.InstanceOptions{Bridge: bridge, InitPath: kilnBinary(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	c := ec2.NewFromConfig(e.cfg("ap-northeast-2"))
 	base := launchRunning(t, c, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)), InstanceType: types.InstanceTypeT3Micro,
 		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(goldenUserData)))})

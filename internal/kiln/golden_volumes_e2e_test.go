@@ -9,8 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/kiln-dev/kiln/internal/kiln"
 )
 
 // dataUserData writes to the data volume the launch mapped at /dev/sdf —
@@ -31,16 +29,8 @@ chmod +x /etc/rc.local
 // termination deletes the volumes marked DeleteOnTermination and keeps the
 // others; the kept one, attached to a running instance, brings its data.
 func TestGoldenImageWithDataVolume(t *testing.T) {
-	needInstances(t)
-	e := start(t)
+	e, _ := startInstances(t)
 	ctx := context.Background()
-	bridge := testBridge()
-	cleanupNetwork(t, bridge, e.dir)
-	st, err := e.k.StartInstances(ctx, kiln.InstanceOptions{Bridge: bridge, InitPath: kilnBinary(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	c := ec2.NewFromConfig(e.cfg("us-east-1"))
 	base := launchRunning(t, c, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)),
 		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(dataUserData))),

@@ -84,6 +84,23 @@ func cleanupNetwork(t *testing.T, bridge, dir string) {
 	})
 }
 
+// startInstances starts kiln with real instances (its own containerd, a
+// bridge of the test's own) and returns it and the bridge; all of it is
+// removed when the test ends.
+func startInstances(t *testing.T) (*env, string) {
+	t.Helper()
+	needInstances(t)
+	e := start(t)
+	bridge := testBridge()
+	cleanupNetwork(t, bridge, e.dir)
+	st, err := e.k.StartInstances(context.Background(), kiln.InstanceOptions{Bridge: bridge, InitPath: kilnBinary(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return e, bridge
+}
+
 func testBridge() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -164,16 +181,8 @@ func minimalAMI(t *testing.T, c *ec2.Client) string {
 // stop (page gone), start (rc.local brings it back; user data does not run
 // again), reboot, terminate (nothing left behind).
 func TestInstanceLifecycle(t *testing.T) {
-	needInstances(t)
-	e := start(t)
+	e, bridge := startInstances(t)
 	ctx := context.Background()
-	bridge := testBridge()
-	cleanupNetwork(t, bridge, e.dir)
-	st, err := e.k.StartInstances(ctx, kiln.InstanceOptions{Bridge: bridge, InitPath: kilnBinary(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	c := ec2.NewFromConfig(e.cfg("us-east-1"))
 	id := launchRunning(t, c, &ec2.RunInstancesInput{ImageId: aws.String(minimalAMI(t, c)),
 		InstanceType: types.InstanceTypeT3Micro, UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/kiln-dev/kiln/internal/kiln"
 	"github.com/kiln-dev/kiln/internal/runtime/runtimetest"
 )
 
@@ -60,16 +59,8 @@ func runOne(t *testing.T, c *ec2.Client, ami string) (string, error) {
 // fails launches with EC2's reason; deprecation hides the image from B's
 // listing; deregistration ends it.
 func TestImageSharingAndEncryption(t *testing.T) {
-	needInstances(t)
-	e := start(t)
+	e, _ := startInstances(t)
 	ctx := context.Background()
-	bridge := testBridge()
-	cleanupNetwork(t, bridge, e.dir)
-	st, err := e.k.StartInstances(ctx, kiln.InstanceOptions{Bridge: bridge, InitPath: kilnBinary(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	const region, encRegion = "us-west-2", "eu-central-1"
 	a, b := ec2.NewFromConfig(e.cfg(region)), ec2.NewFromConfig(e.cfgAs(region, otherKey, otherSecret))
 	aEnc, bEnc := ec2.NewFromConfig(e.cfg(encRegion)), ec2.NewFromConfig(e.cfgAs(encRegion, otherKey, otherSecret))

@@ -45,12 +45,7 @@ func TestCaptureDirectMatchesDiffService(t *testing.T) {
 		Args: []string{"/bin/sh", "-c", "echo new > /srv/mod; rm /srv/gone; rm -rf /srv/dirgone /srv/old; " +
 			"mkdir /srv/old; echo c > /srv/old/c; mkdir -p /opt/app; echo built > /opt/app/version; " +
 			"ln /opt/app/version /opt/app/hard; ln -s version /opt/app/soft; echo ready; exec sleep 1000"}}
-	if err := r.Create(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx, spec.ID); err != nil {
-		t.Fatal(err)
-	}
+	boot(t, r, spec)
 	waitFor(t, "ready", 10*time.Second, func() bool { return strings.Contains(readFile(console), "ready") })
 	if err := r.Pause(ctx, spec.ID); err != nil {
 		t.Fatal(err)
@@ -95,12 +90,7 @@ func TestCaptureDirectMatchesDiffService(t *testing.T) {
 		log := filepath.Join(dir, id+".log")
 		child := runtime.Spec{ID: id, Layers: append(slices.Clone(base), runtimetest.Layer([]byte(layer), nil)),
 			ConsolePath: log, Args: []string{"/bin/sh", "-c", show}}
-		if err := r.Create(ctx, child); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(ctx, child.ID); err != nil {
-			t.Fatal(err)
-		}
+		boot(t, r, child)
 		waitFor(t, id+" output", 10*time.Second, func() bool { return strings.Contains(readFile(log), "end") })
 		return readFile(log)
 	}
@@ -173,12 +163,7 @@ func TestPauseFreezes(t *testing.T) {
 	console := filepath.Join(dir, "tick.log")
 	spec := runtime.Spec{ID: "i-tick", Layers: []runtime.Layer{busybox(t)}, ConsolePath: console,
 		Args: []string{"/bin/sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do echo tick; sleep 0.01; done"}}
-	if err := r.Create(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx, spec.ID); err != nil {
-		t.Fatal(err)
-	}
+	boot(t, r, spec)
 	size := func() int { return len(readFile(console)) }
 	waitFor(t, "ticks", 10*time.Second, func() bool { return size() > 0 })
 	if err := r.Pause(ctx, spec.ID); err != nil {

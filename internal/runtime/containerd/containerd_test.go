@@ -118,6 +118,18 @@ func busyboxBytes() (runtime.Layer, []byte, error) {
 	return runtimetest.Layer(b, &layerOpens), b, nil
 }
 
+// boot creates and starts an instance.
+func boot(t testing.TB, r *Runtime, spec runtime.Spec) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitFor(t testing.TB, what string, max time.Duration, f func() bool) {
 	t.Helper()
 	end := time.Now().Add(max)

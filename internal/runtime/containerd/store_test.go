@@ -33,12 +33,7 @@ func TestEncryptedStore(t *testing.T) {
 	console := filepath.Join(dir, "enc.log")
 	spec := runtime.Spec{ID: "i-enc", Layers: []runtime.Layer{busybox(t), runtimetest.Layer(layer, nil)}, ConsolePath: console,
 		Args: []string{"/bin/sh", "-c", "tr A-Z a-z < /srv/secret; printf '%s-%s\\n' WRITTEN MARKER-27d41a > /srv/new; sync; echo done; exec sleep 1000"}}
-	if err := r.Create(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx, spec.ID); err != nil {
-		t.Fatal(err)
-	}
+	boot(t, r, spec)
 	waitFor(t, "the instance", 10*time.Second, func() bool { return strings.Contains(readFile(console), "done") })
 	if !strings.Contains(readFile(console), strings.ToLower(inImage)) {
 		t.Fatalf("the instance could not read its image: %q", readFile(console))
