@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/kiln-dev/kiln/internal/blob"
 )
@@ -19,8 +18,6 @@ import (
 // hand-offs run in long strides, small enough that a layer of any size
 // costs a few MiB.
 const bufSize = 1 << 20
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 // Put stores plain (a layer's uncompressed tar) in bs sealed under kr,
 // hashing the plaintext on the way: the result's Desc is the plaintext
@@ -88,7 +85,7 @@ func sealTo(ctx context.Context, w io.Writer, plain io.Reader, expected blob.Dig
 		return blob.Desc{}, err
 	}
 	h := sha256.New()
-	n, err := copyHashing(ctx, sw, h, plain)
+	n, err := blob.CopyHashing(ctx, sw, h, plain, nil)
 	if err != nil {
 		return blob.Desc{}, err
 	}
@@ -103,64 +100,6 @@ func sealTo(ctx context.Context, w io.Writer, plain io.Reader, expected blob.Dig
 		return blob.Desc{}, err
 	}
 	return d, nil
-}
-
-// copyHashing copies r to w and into h in one pass: while the caller's
-// goroutine reads and encrypts buffer n+1, another hashes buffer n (on a
-// machine with spare cores hashing then costs no wall time). It checks ctx
-// between buffers.
-func copyHashing(ctx context.Context, w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
-	const nbuf = 3
-	type chunk struct {
-		bp *[]byte
-		n  int
-	}
-	var bufs [nbuf]*[]byte
-	free := make(chan *[]byte, nbuf)
-	for i := range bufs {
-		bufs[i] = bufPool.Get().(*[]byte)
-		free <- bufs[i]
-	}
-	work := make(chan chunk, nbuf)
-	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		for c := range work {
-			h.Write((*c.bp)[:c.n])
-			free <- c.bp
-		}
-	}()
-	defer func() {
-		close(work)
-		<-hashed
-		for _, b := range bufs {
-			bufPool.Put(b)
-		}
-	}()
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		bp := <-free
-		m, rerr := io.ReadFull(r, *bp)
-		if m > 0 {
-			if _, err := w.Write((*bp)[:m]); err != nil {
-				free <- bp
-				return n, err
-			}
-			work <- chunk{bp, m}
-			n += int64(m)
-		} else {
-			free <- bp
-		}
-		switch {
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
-			return n, nil
-		case rerr != nil:
-			return n, rerr
-		}
-	}
 }
 
 // OpenLayer returns the layer's plaintext from bs (decrypting sealed layers

@@ -220,68 +220,17 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// copyHashing copies r to f and into h in one pass: while the caller's
-// goroutine reads and writes chunk n+1, another hashes chunk n, and the
-// kernel is asked to start writing back every few megabytes so that the
-// final fsync has little left to do. It checks ctx between chunks.
+// copyHashing copies r to f and into h in one pass (blob.CopyHashing),
+// asking the kernel to start writing back every few megabytes so that the
+// final fsync has little left to do.
 func copyHashing(ctx context.Context, f *os.File, h hash.Hash, r io.Reader) (int64, error) {
-	const nbuf = 4
-	type chunk struct {
-		bp *[]byte
-		n  int
-	}
-	var bufs [nbuf]*[]byte
-	for i := range bufs {
-		bufs[i] = bufPool.Get().(*[]byte)
-	}
-	free := make(chan *[]byte, nbuf)
-	for _, b := range bufs {
-		free <- b
-	}
-	work := make(chan chunk, nbuf)
-	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		for c := range work {
-			h.Write((*c.bp)[:c.n])
-			free <- c.bp
+	var flushed int64
+	return blob.CopyHashing(ctx, f, h, r, func(n int64) {
+		if n-flushed >= writebackStride {
+			startWriteback(f, flushed, n-flushed)
+			flushed = n
 		}
-	}()
-	defer func() {
-		close(work)
-		<-hashed
-		for _, b := range bufs {
-			bufPool.Put(b)
-		}
-	}()
-	var n, flushed int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		bp := <-free
-		m, rerr := io.ReadFull(r, *bp)
-		if m > 0 {
-			if _, err := f.Write((*bp)[:m]); err != nil {
-				free <- bp
-				return n, err
-			}
-			work <- chunk{bp, m}
-			n += int64(m)
-			if n-flushed >= writebackStride {
-				startWriteback(f, flushed, n-flushed)
-				flushed = n
-			}
-		} else {
-			free <- bp
-		}
-		switch {
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
-			return n, nil
-		case rerr != nil:
-			return n, rerr
-		}
-	}
+	})
 }
 
 // writebackStride is how much is written between writeback hints.
