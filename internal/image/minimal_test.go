@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -15,8 +16,10 @@ import (
 func needBusybox(t *testing.T) string {
 	t.Helper()
 	bb, err := image.FindBusybox()
-	if err != nil {
-		t.Skipf("%v", err)
+	if errors.Is(err, image.ErrNoBusybox) {
+		t.Skipf("precondition: a static busybox (apt-get install busybox-static): %v", err)
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	return bb
 }
